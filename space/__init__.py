@@ -1,0 +1,28 @@
+"""The search space: architecture specs, compound scaling, the model builder and MAC counting."""
+
+from space.errors import UserError
+from space.fit import Fit, fit_phi
+from space.macs import LayerCount, MacReport, count, count_spec
+from space.model import EfficientNet, build_model
+from space.plan import NetworkPlan, resolve
+from space.scaling import EFFICIENTNET_B0
+from space.spec import BLOCK_TYPES, KERNELS, MID_CONVS, ArchSpec
+
+__all__ = [
+    "BLOCK_TYPES",
+    "EFFICIENTNET_B0",
+    "KERNELS",
+    "MID_CONVS",
+    "ArchSpec",
+    "EfficientNet",
+    "Fit",
+    "LayerCount",
+    "MacReport",
+    "NetworkPlan",
+    "UserError",
+    "build_model",
+    "count",
+    "count_spec",
+    "fit_phi",
+    "resolve",
+]

@@ -1,0 +1,202 @@
+"""The architecture spec: one frozen, validated value that every layer of the project passes on.
+
+The search space (DESIGN.md section 5) samples an :class:`ArchSpec`; the scaling rules
+(``space.scaling``) resolve it into a :class:`~space.plan.NetworkPlan`; the model builder and the
+MAC counter both consume that plan; the trainer trains it; the study stores its canonical string;
+the report prints it. Because the spec is frozen and validated at construction, nothing downstream
+has to re-check it.
+
+The canonical form is a fixed-order ``key=value`` string, e.g.
+``block=se,e=4,r=4,m=4,mid=depthwise,k=3,a=1.2,b=1.1,g=1.15,phi=1,res=auto,classes=10``, in the
+spirit of timm's compact arch strings; ``ArchSpec.parse`` inverts it exactly, and ``spec_id`` is a
+hash of it, so two equal specs always share an id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from space.errors import UserError
+
+BlockType = Literal["standard", "se", "condconv"]
+MidConv = Literal["depthwise", "dense"]
+
+BLOCK_TYPES: tuple[str, ...] = ("standard", "se", "condconv")
+MID_CONVS: tuple[str, ...] = ("depthwise", "dense")
+KERNELS: tuple[int, ...] = (3, 5)
+MAX_PHI = 8.0
+MAX_RESOLUTION = 1024
+
+# canonical key order and short names: (field, short key)
+_KEYS: tuple[tuple[str, str], ...] = (
+    ("block", "block"),
+    ("expansion", "e"),
+    ("se_ratio", "r"),
+    ("experts", "m"),
+    ("mid_conv", "mid"),
+    ("kernel", "k"),
+    ("alpha", "a"),
+    ("beta", "b"),
+    ("gamma", "g"),
+    ("phi", "phi"),
+    ("resolution", "res"),
+    ("classes", "classes"),
+)
+_FIELD_OF_SHORT = {short: field for field, short in _KEYS}
+
+
+def _fmt_float(value: float) -> str:
+    """Shortest exact text for a float: ``1.0 -> '1'``, ``1.15 -> '1.15'``."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """One candidate network: block options plus compound-scaling coefficients.
+
+    Defaults are the paper preset of DESIGN.md section 1: standard block, depthwise 3x3 middle
+    conv, expansion 4, phi = 0 (so alpha/beta/gamma have no effect), 56 px, 100 classes.
+    ``se_ratio`` only matters for the ``se`` and ``condconv`` blocks and ``experts`` only for
+    ``condconv``; they are kept (not zeroed) so a spec can be re-pinned to another block type.
+    ``resolution=None`` means "scaled from 56 px by gamma**phi"; an integer pins it.
+    """
+
+    block: BlockType = "standard"
+    expansion: int = 4
+    se_ratio: int = 4
+    experts: int = 4
+    mid_conv: MidConv = "depthwise"
+    kernel: int = 3
+    alpha: float = 1.0
+    beta: float = 1.0
+    gamma: float = 1.0
+    phi: float = 0.0
+    resolution: int | None = None
+    classes: int = 100
+
+    def __post_init__(self) -> None:
+        _check_choice("block", self.block, BLOCK_TYPES, "--block")
+        _check_choice("mid_conv", self.mid_conv, MID_CONVS, "--mid-conv")
+        _check_choice("kernel", self.kernel, KERNELS, "--kernel")
+        _check_int_range("expansion", self.expansion, 1, 16, "--expansion")
+        _check_int_range("se_ratio", self.se_ratio, 1, 64, "--se-ratio")
+        _check_int_range("experts", self.experts, 1, 32, "--experts")
+        _check_int_range("classes", self.classes, 2, 100_000, "--classes")
+        for name in ("alpha", "beta", "gamma"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or not (
+                1.0 <= value <= 4.0
+            ):
+                raise UserError(
+                    f"{name}={value!r} is out of range: compound-scaling coefficients must lie in "
+                    f"[1, 4] (EfficientNet scales up, never down); pass --{name} 1.2 or similar"
+                )
+            object.__setattr__(self, name, float(value))
+        if not isinstance(self.phi, (int, float)) or not math.isfinite(self.phi) or not (
+            0.0 <= self.phi <= MAX_PHI
+        ):
+            raise UserError(
+                f"phi={self.phi!r} is out of range: phi must lie in [0, {MAX_PHI:g}]; "
+                "use a larger --budget-flops or larger coefficients to grow the network"
+            )
+        object.__setattr__(self, "phi", float(self.phi))
+        if self.resolution is not None:
+            _check_int_range("resolution", self.resolution, 8, MAX_RESOLUTION, "--resolution")
+
+    # ----- derived forms -------------------------------------------------------------------
+    def canonical(self) -> str:
+        """The fixed-order ``key=value`` string; ``ArchSpec.parse`` inverts it exactly."""
+        parts = []
+        for field, short in _KEYS:
+            value = getattr(self, field)
+            if value is None:
+                text = "auto"
+            elif isinstance(value, float):
+                text = _fmt_float(value)
+            else:
+                text = str(value)
+            parts.append(f"{short}={text}")
+        return ",".join(parts)
+
+    @property
+    def spec_id(self) -> str:
+        """A stable 12-hex-digit id: the SHA-256 of the canonical string."""
+        return hashlib.sha256(self.canonical().encode()).hexdigest()[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def replace(self, **changes: Any) -> ArchSpec:
+        return dataclasses.replace(self, **changes)
+
+    # ----- parsing --------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArchSpec:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise UserError(
+                f"unknown spec field(s) {unknown}; known fields are {sorted(names)}"
+            )
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> ArchSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"spec is not valid JSON ({exc}); write it with `search export`") from exc
+        if not isinstance(data, dict):
+            raise UserError("spec JSON must be an object such as {\"block\": \"se\", ...}")
+        return cls.from_dict(data)
+
+    @classmethod
+    def parse(cls, text: str) -> ArchSpec:
+        """Parse a canonical string (or any subset of its keys, in any order)."""
+        values: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, sep, raw = part.partition("=")
+            if not sep or key not in _FIELD_OF_SHORT:
+                raise UserError(
+                    f"bad spec item {part!r}: expected key=value with key one of "
+                    f"{[short for _, short in _KEYS]}"
+                )
+            field = _FIELD_OF_SHORT[key]
+            values[field] = _parse_value(field, raw)
+        return cls(**values)
+
+
+def _parse_value(field: str, raw: str) -> Any:
+    if field in ("block", "mid_conv"):
+        return raw
+    if field == "resolution" and raw == "auto":
+        return None
+    try:
+        number = float(raw)
+    except ValueError as exc:
+        raise UserError(f"spec value {field}={raw!r} is not a number") from exc
+    if field in ("alpha", "beta", "gamma", "phi"):
+        return number
+    if not number.is_integer():
+        raise UserError(f"spec value {field}={raw!r} must be an integer")
+    return int(number)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[Any, ...], flag: str) -> None:
+    if value not in choices:
+        shown = ", ".join(str(c) for c in choices)
+        raise UserError(f"{name}={value!r} is not supported; choose {flag} from {{{shown}}}")
+
+
+def _check_int_range(name: str, value: Any, low: int, high: int, flag: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not (low <= value <= high):
+        raise UserError(f"{name}={value!r} is out of range; pass {flag} as an integer in [{low}, {high}]")
