@@ -30,8 +30,15 @@ def macs_command(as_json: bool, **options: Any) -> None:
     spec = spec_from_options(options)
     report = count_spec(spec)
     if as_json:
-        click.echo(json.dumps({"spec": spec.canonical(), "resolution": resolve(spec).resolution,
-                               **report.to_dict()}))
+        click.echo(
+            json.dumps(
+                {
+                    "spec": spec.canonical(),
+                    "resolution": resolve(spec).resolution,
+                    **report.to_dict(),
+                }
+            )
+        )
         return
     click.echo(f"spec: {spec.canonical()}  (id {spec.spec_id})")
     click.echo(f"input: 3x{resolve(spec).resolution}x{resolve(spec).resolution}")
@@ -44,8 +51,13 @@ def space_group() -> None:
 
 
 @space_group.command("fit")
-@click.option("--budget-flops", "budget", type=float, required=True,
-              help="MAC budget (the paper's 'FLOPs'), e.g. 2.6e9.")
+@click.option(
+    "--budget-flops",
+    "budget",
+    type=float,
+    required=True,
+    help="MAC budget (the paper's 'FLOPs'), e.g. 2.6e9.",
+)
 @spec_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def fit_command(budget: float, as_json: bool, **options: Any) -> None:
@@ -73,10 +85,14 @@ def fit_command(budget: float, as_json: bool, **options: Any) -> None:
         return
     click.echo(f"budget        {fit.budget:,} MACs")
     click.echo(f"baseline      {fit.baseline_macs:,} MACs at phi=0")
-    click.echo(f"phi           {spec.phi:g} (nominal log2(budget/baseline) = {fit.nominal_phi:.3f})")
+    click.echo(
+        f"phi           {spec.phi:g} (nominal log2(budget/baseline) = {fit.nominal_phi:.3f})"
+    )
     click.echo(f"depth   x{record['depth_multiplier']:.3f} -> {plan.depth} blocks")
-    click.echo(f"width   x{record['width_multiplier']:.3f} -> stem {plan.stem.out_ch}, "
-               f"head {plan.head.out_ch} channels")
+    click.echo(
+        f"width   x{record['width_multiplier']:.3f} -> stem {plan.stem.out_ch}, "
+        f"head {plan.head.out_ch} channels"
+    )
     click.echo(f"resol.  x{record['resolution_multiplier']:.3f} -> {plan.resolution} px")
     click.echo(f"MACs          {fit.macs:,} ({fit.macs / fit.budget:.1%} of budget)")
     click.echo(f"spec          {spec.canonical()}")

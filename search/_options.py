@@ -16,8 +16,18 @@ import click
 from space import EFFICIENTNET_B0, ArchSpec, UserError
 
 SPEC_FIELDS = (
-    "block", "expansion", "se_ratio", "experts", "mid_conv", "kernel",
-    "alpha", "beta", "gamma", "phi", "resolution", "classes",
+    "block",
+    "expansion",
+    "se_ratio",
+    "experts",
+    "mid_conv",
+    "kernel",
+    "alpha",
+    "beta",
+    "gamma",
+    "phi",
+    "resolution",
+    "classes",
 )
 
 _OPTIONS = [
@@ -33,10 +43,19 @@ _OPTIONS = [
     click.option("--phi", type=float, default=None, help="Compound coefficient phi (>= 0)."),
     click.option("--resolution", type=int, default=None, help="Pin the input resolution (px)."),
     click.option("--classes", type=int, default=None, help="Number of classes."),
-    click.option("--b0", is_flag=True, default=False,
-                 help="Start from EfficientNet-B0's alpha=1.2, beta=1.1, gamma=1.15."),
-    click.option("--spec", "spec_file", type=click.Path(path_type=Path), default=None,
-                 help="Read the spec from a JSON file (e.g. from `search export`); flags override."),
+    click.option(
+        "--b0",
+        is_flag=True,
+        default=False,
+        help="Start from EfficientNet-B0's alpha=1.2, beta=1.1, gamma=1.15.",
+    ),
+    click.option(
+        "--spec",
+        "spec_file",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Read the spec from a JSON file (e.g. from `search export`); flags override.",
+    ),
 ]
 
 

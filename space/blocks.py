@@ -52,7 +52,9 @@ class CondConv2d(nn.Module):
     def forward(self, x: torch.Tensor, routing: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = x.shape
         mixed = routing @ self.weight.flatten(1)  # (B, M) @ (M, K) -> (B, K)
-        kernels = mixed.reshape(batch * self.out_ch, self.in_ch // self.groups, *self.weight.shape[-2:])
+        kernels = mixed.reshape(
+            batch * self.out_ch, self.in_ch // self.groups, *self.weight.shape[-2:]
+        )
         out = F.conv2d(
             x.reshape(1, batch * self.in_ch, height, width),
             kernels,

@@ -54,7 +54,7 @@ def fit_phi(spec: ArchSpec, budget_macs: float) -> Fit:
     def macs_at(steps: int) -> int:
         return count_spec(spec.replace(phi=round(steps * PHI_STEP, 6))).macs
 
-    low, high = 0, int(round(MAX_PHI / PHI_STEP))  # macs_at(low) fits; find the last that fits
+    low, high = 0, round(MAX_PHI / PHI_STEP)  # macs_at(low) fits; find the last that fits
     if macs_at(high) <= budget:
         low = high
     while high - low > 1:

@@ -23,7 +23,7 @@ from space.spec import ArchSpec
 
 @dataclass(frozen=True)
 class LayerCount:
-    """One row of the table: a stem, a stage of ``repeats`` equal blocks, the head or the classifier."""
+    """A table row: the stem, a stage of ``repeats`` equal blocks, the head or the classifier."""
 
     name: str
     repeats: int
@@ -106,8 +106,13 @@ def count(plan: NetworkPlan) -> MacReport:
     rows = []
     stem_macs, stem_params = _plain_conv(plan.stem)
     rows.append(
-        LayerCount("stem", 1, (plan.stem.out_ch, plan.stem.out_hw, plan.stem.out_hw),
-                   stem_macs, stem_params)
+        LayerCount(
+            "stem",
+            1,
+            (plan.stem.out_ch, plan.stem.out_hw, plan.stem.out_hw),
+            stem_macs,
+            stem_params,
+        )
     )
     for index, stage in enumerate(plan.stages, start=1):
         b = stage.block
@@ -123,13 +128,23 @@ def count(plan: NetworkPlan) -> MacReport:
         )
     head_macs, head_params = _plain_conv(plan.head)
     rows.append(
-        LayerCount("head", 1, (plan.head.out_ch, plan.head.out_hw, plan.head.out_hw),
-                   head_macs, head_params)
+        LayerCount(
+            "head",
+            1,
+            (plan.head.out_ch, plan.head.out_hw, plan.head.out_hw),
+            head_macs,
+            head_params,
+        )
     )
     features = plan.head.out_ch
     rows.append(
-        LayerCount("classifier", 1, (plan.classes,), features * plan.classes,
-                   features * plan.classes + plan.classes)
+        LayerCount(
+            "classifier",
+            1,
+            (plan.classes,),
+            features * plan.classes,
+            features * plan.classes + plan.classes,
+        )
     )
     return MacReport(tuple(rows))
 

@@ -24,7 +24,7 @@ EFFICIENTNET_B0 = {"alpha": 1.2, "beta": 1.1, "gamma": 1.15}
 
 @dataclass(frozen=True)
 class Row:
-    """One row of DESIGN.md's table: ``repeats`` blocks ``in_ch -> out_ch`` (first with ``stride``)."""
+    """DESIGN.md row: ``repeats`` blocks ``in_ch -> out_ch``, first with ``stride``."""
 
     repeats: int
     in_ch: int

@@ -90,16 +90,20 @@ class ArchSpec:
         _check_int_range("classes", self.classes, 2, 100_000, "--classes")
         for name in ("alpha", "beta", "gamma"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or not (
-                1.0 <= value <= 4.0
+            if (
+                not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or not (1.0 <= value <= 4.0)
             ):
                 raise UserError(
                     f"{name}={value!r} is out of range: compound-scaling coefficients must lie in "
                     f"[1, 4] (EfficientNet scales up, never down); pass --{name} 1.2 or similar"
                 )
             object.__setattr__(self, name, float(value))
-        if not isinstance(self.phi, (int, float)) or not math.isfinite(self.phi) or not (
-            0.0 <= self.phi <= MAX_PHI
+        if (
+            not isinstance(self.phi, (int, float))
+            or not math.isfinite(self.phi)
+            or not (0.0 <= self.phi <= MAX_PHI)
         ):
             raise UserError(
                 f"phi={self.phi!r} is out of range: phi must lie in [0, {MAX_PHI:g}]; "
@@ -144,9 +148,7 @@ class ArchSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise UserError(
-                f"unknown spec field(s) {unknown}; known fields are {sorted(names)}"
-            )
+            raise UserError(f"unknown spec field(s) {unknown}; known fields are {sorted(names)}")
         return cls(**data)
 
     @classmethod
@@ -154,9 +156,11 @@ class ArchSpec:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UserError(f"spec is not valid JSON ({exc}); write it with `search export`") from exc
+            raise UserError(
+                f"spec is not valid JSON ({exc}); write it with `search export`"
+            ) from exc
         if not isinstance(data, dict):
-            raise UserError("spec JSON must be an object such as {\"block\": \"se\", ...}")
+            raise UserError('spec JSON must be an object such as {"block": "se", ...}')
         return cls.from_dict(data)
 
     @classmethod
@@ -199,4 +203,6 @@ def _check_choice(name: str, value: Any, choices: tuple[Any, ...], flag: str) ->
 
 def _check_int_range(name: str, value: Any, low: int, high: int, flag: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not (low <= value <= high):
-        raise UserError(f"{name}={value!r} is out of range; pass {flag} as an integer in [{low}, {high}]")
+        raise UserError(
+            f"{name}={value!r} is out of range; pass {flag} as an integer in [{low}, {high}]"
+        )
