@@ -4,7 +4,9 @@ The nominal phi is ``log2(budget / baseline MACs)`` because MACs grow by about 2
 ``alpha * beta**2 * gamma**2 ~= 2``. Rounding (channels to multiples of 8, repeats up, resolution
 to multiples of 8) breaks that formula, so the budget is enforced by counting: phi is searched on
 a grid of ``PHI_STEP`` for the largest value whose *counted* MACs fit. Every rounding step is
-monotone in its multiplier, so MACs are monotone in phi and bisection finds that value.
+monotone in its multiplier, so MACs are monotone in phi and bisection finds that value. When
+phi changes nothing (alpha = beta = 1 and gamma = 1 or a pinned resolution), phi stays 0 so that
+one network keeps one spec id.
 """
 
 from __future__ import annotations
@@ -55,7 +57,10 @@ def fit_phi(spec: ArchSpec, budget_macs: float) -> Fit:
         return count_spec(spec.replace(phi=round(steps * PHI_STEP, 6))).macs
 
     low, high = 0, round(MAX_PHI / PHI_STEP)  # macs_at(low) fits; find the last that fits
-    if macs_at(high) <= budget:
+    top = macs_at(high)
+    if top == baseline:  # all coefficients 1 (or pinned away): phi changes nothing, keep it 0
+        high = low
+    elif top <= budget:
         low = high
     while high - low > 1:
         middle = (low + high) // 2
