@@ -1,0 +1,23 @@
+"""Short training trials on real data: in-memory data sets, on-device augmentation, the recipe loop.
+
+``load_dataset`` + ``train_val_split`` give :class:`ImageData` splits; ``train_trial`` trains one
+:class:`space.ArchSpec` on them with a :class:`TrainConfig` and returns a :class:`TrialResult`,
+reporting an :class:`EpochReport` after every epoch so a searcher can stop weak trials.
+"""
+
+from trainers.data import DATASETS, ImageData, load_dataset, train_val_split
+from trainers.device import resolve_device
+from trainers.loop import EpochReport, TrainConfig, TrialResult, save_trial, train_trial
+
+__all__ = [
+    "DATASETS",
+    "EpochReport",
+    "ImageData",
+    "TrainConfig",
+    "TrialResult",
+    "load_dataset",
+    "resolve_device",
+    "save_trial",
+    "train_trial",
+    "train_val_split",
+]

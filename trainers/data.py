@@ -1,0 +1,110 @@
+"""Data sets held whole in memory as uint8 tensors, and the reproducible train/validation split.
+
+Short search trials are dominated by input handling when images are decoded and augmented per
+sample on the CPU; the small data sets of DESIGN.md section 7 (Fashion-MNIST, CIFAR, Tiny-ImageNet)
+fit in memory as uint8, so every split is one :class:`ImageData` of tensors that the trainer can
+move to the accelerator once (see ``trainers.augment`` for the batched, on-device augmentation).
+
+Nothing here downloads anything: each format is read from files the user (or a Debian package)
+already put on disk, and every problem with those files is a :class:`space.UserError` that names
+the file and says how to fix it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from space import UserError
+
+DATASETS: tuple[str, ...] = ("fashion-mnist", "cifar10", "cifar100", "folder")
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """One whole split: ``images`` uint8 (N, C, H, W) with C = 1 (grey) or 3, ``labels`` int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: int
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype}")
+        if self.images.shape[1] not in (1, 3):
+            raise ValueError(f"images must have 1 or 3 channels, got {self.images.shape[1]}")
+        if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
+            raise ValueError("labels must be int64 with one label per image")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def take(self, indices: torch.Tensor, name: str | None = None) -> ImageData:
+        """The images at ``indices`` (a copy), keeping the class count."""
+        return ImageData(
+            images=self.images[indices].contiguous(),
+            labels=self.labels[indices].contiguous(),
+            classes=self.classes,
+            name=name or self.name,
+        )
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None) -> tuple[ImageData, ImageData]:
+    """(train, test) for 'fashion-mnist' | 'cifar10' | 'cifar100' | 'folder'; UserError on problems.
+
+    ``data_dir`` defaults to the Debian package's directory for Fashion-MNIST and is required for
+    the others (the CIFAR pickle directory or its parent; the root of an image-folder tree).
+    """
+    if name == "fashion-mnist":
+        from trainers.idx import load_fashion_mnist
+
+        return load_fashion_mnist(data_dir)
+    if name in ("cifar10", "cifar100"):
+        from trainers.cifar import load_cifar
+
+        return load_cifar(name, _required_dir(name, data_dir))
+    if name == "folder":
+        from trainers.folder import load_folder
+
+        return load_folder(_required_dir(name, data_dir))
+    raise UserError(f"unknown dataset {name!r}; choose --dataset from {{{', '.join(DATASETS)}}}")
+
+
+def _required_dir(name: str, data_dir: str | Path | None) -> Path:
+    if data_dir is None:
+        raise UserError(f"dataset {name!r} needs --data-dir DIR pointing at its files")
+    path = Path(data_dir).expanduser()
+    if not path.is_dir():
+        raise UserError(f"--data-dir {str(path)!r} is not a directory; pass the {name} directory")
+    return path
+
+
+def train_val_split(
+    data: ImageData, val_fraction: float, seed: int, subset: int | None = None
+) -> tuple[ImageData, ImageData]:
+    """Reproducible split; subset = number of training images kept (val is val_fraction of it).
+
+    One seeded permutation (a CPU ``torch.Generator``, so the split is the same on every machine)
+    picks ``subset`` images (all when None); the first ``round(val_fraction * n)`` of them, at
+    least one, are the validation split and the rest the training split.
+    """
+    total = len(data)
+    if not (0.0 < val_fraction < 1.0):
+        raise UserError(
+            f"val_fraction={val_fraction!r} must lie strictly between 0 and 1 (e.g. 0.1)"
+        )
+    kept = total if subset is None else subset
+    if isinstance(kept, bool) or not isinstance(kept, int) or not (2 <= kept <= total):
+        raise UserError(
+            f"--subset {subset!r} is out of range: {data.name} has {total} training images; "
+            f"pass an integer in [2, {total}]"
+        )
+    n_val = min(kept - 1, max(1, round(val_fraction * kept)))
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(total, generator=generator)[:kept]
+    val = data.take(order[:n_val], name=f"{data.name}:val")
+    train = data.take(order[n_val:], name=f"{data.name}:train")
+    return train, val

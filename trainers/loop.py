@@ -1,0 +1,251 @@
+"""Train one architecture with the reference recipe and report validation accuracy every epoch.
+
+The recipe is DESIGN.md section 6 (the seeds' Table 2): SGD with momentum 0.9 (Nesterov, as in
+timm's ``sgd`` optimiser), batch 256, learning rate 0.01 with linear warm-up and a cosine fall to
+0.001 (``trainers.schedule``), optional label smoothing (Szegedy et al., 2016), any number of
+epochs. After every epoch the caller's ``on_epoch`` sees the validation top-1 accuracy and loss and
+may stop the trial (this is how the searcher prunes weak trials; the loop knows nothing of Ray or
+Optuna). MACs and parameters come from ``space.count_spec``, the same count the budget uses.
+
+The data set is moved to the device once, as uint8, and augmented there in batches
+(``trainers.augment``); CUDA adds bf16 autocast and channels_last. The same code runs on the CPU in
+float32 with deterministic algorithms, so the same seed, device and data give the same accuracy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from space import ArchSpec, UserError, build_model, count_spec, resolve
+from trainers.augment import BatchTransform, channel_stats
+from trainers.data import ImageData
+from trainers.device import (
+    cpu_threads,
+    peak_memory_bytes,
+    reproducible,
+    reset_peak_memory,
+    resolve_device,
+    synchronize,
+)
+from trainers.schedule import learning_rate, warmup_epochs_used
+from trainers.steps import evaluate, train_epoch
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The reference recipe's defaults; ``warmup_epochs`` is clipped to ``epochs - 1``.
+
+    ``deterministic=None`` means "on the CPU only" (CUDA then autotunes cuDNN for speed);
+    ``amp`` is bf16 autocast, used on CUDA only; ``compile`` wraps the model in ``torch.compile``;
+    ``threads`` sets torch's CPU threads for the trial (None keeps the process setting).
+    """
+
+    epochs: int = 55
+    warmup_epochs: int = 5
+    batch_size: int = 256
+    lr: float = 0.01
+    final_lr: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+    nesterov: bool = True
+    eval_batch_size: int | None = None
+    deterministic: bool | None = None
+    amp: bool = True
+    compile: bool = False
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, flag in (("epochs", "--epochs"), ("batch_size", "--batch-size")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"{name}={value!r} must be a positive integer; pass {flag} N")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise UserError(
+                f"threads={self.threads!r} must be a positive integer; pass --threads N"
+            )
+        if self.warmup_epochs < 0:
+            raise UserError(f"warmup_epochs={self.warmup_epochs!r} must be >= 0")
+        if not (self.lr > 0 and self.final_lr >= 0):
+            raise UserError(
+                f"learning rates lr={self.lr!r}, final_lr={self.final_lr!r} must be positive; "
+                "pass e.g. --lr 0.01 --final-lr 0.001"
+            )
+        if not (0.0 <= self.label_smoothing < 1.0):
+            raise UserError(
+                f"label_smoothing={self.label_smoothing!r} must lie in [0, 1), e.g. 0.1"
+            )
+        if not (0.0 <= self.momentum < 1.0) or self.weight_decay < 0:
+            raise UserError(
+                f"momentum={self.momentum!r} must lie in [0, 1) and "
+                f"weight_decay={self.weight_decay!r} must be >= 0"
+            )
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """Validation figures after one epoch (accuracy is a fraction in [0, 1])."""
+
+    epoch: int
+    epochs: int
+    accuracy: float
+    loss: float
+    train_loss: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """The trial's record: the last epoch's validation accuracy and loss, wall ``seconds`` of the
+    whole call, ``images_per_second`` over the training steps only (evaluation excluded)."""
+
+    accuracy: float
+    loss: float
+    epochs_run: int
+    seconds: float
+    images_per_second: float
+    peak_memory_bytes: int
+    macs: int
+    params: int
+    accuracy_per_epoch: tuple[float, ...]
+    loss_per_epoch: tuple[float, ...]
+    stopped_early: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        record = dataclasses.asdict(self)
+        record["accuracy_per_epoch"] = list(self.accuracy_per_epoch)
+        record["loss_per_epoch"] = list(self.loss_per_epoch)
+        return record
+
+
+def train_trial(
+    spec: ArchSpec,
+    train: ImageData,
+    val: ImageData,
+    config: TrainConfig,
+    on_epoch: Callable[[EpochReport], bool] | None = None,
+    save_dir: Path | None = None,
+) -> TrialResult:
+    """Trains; after each epoch calls on_epoch(report); if it returns True, stops early.
+
+    ``stopped_early`` is True only when epochs were left to run. ``save_dir`` receives
+    ``spec.json``, ``weights.pt`` (the state dict, on the CPU) and ``result.json``.
+    CUDA out-of-memory propagates as ``torch.OutOfMemoryError``.
+    """
+    _check_data(spec, train, val)
+    device = resolve_device(config.device)
+    started = time.perf_counter()
+    counted = count_spec(spec)
+    deterministic = device.type == "cpu" if config.deterministic is None else config.deterministic
+    with reproducible(device, deterministic), cpu_threads(config.threads):
+        torch.manual_seed(config.seed)
+        model = build_model(spec).to(device)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        runner: nn.Module = torch.compile(model) if config.compile else model  # type: ignore[assignment]
+        images, labels = train.images.to(device), train.labels.to(device)
+        val_images, val_labels = val.images.to(device), val.labels.to(device)
+        transform = BatchTransform(
+            resolve(spec).resolution,
+            channel_stats(images),
+            device,
+            channels_last=device.type == "cuda",
+        )
+        generator = torch.Generator(device=device).manual_seed(config.seed)
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov and config.momentum > 0,
+            weight_decay=config.weight_decay,
+        )
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        steps_per_epoch = max(1, len(train) // config.batch_size)
+        rate_of_step = functools.partial(
+            learning_rate,
+            total_steps=steps_per_epoch * config.epochs,
+            warmup_steps=steps_per_epoch * warmup_epochs_used(config.warmup_epochs, config.epochs),
+            lr=config.lr,
+            final_lr=config.final_lr,
+        )
+        eval_batch = config.eval_batch_size or 2 * config.batch_size
+        reset_peak_memory(device)
+        accuracies: list[float] = []
+        losses: list[float] = []
+        train_seconds, trained_images, stopped = 0.0, 0, False
+        for epoch in range(1, config.epochs + 1):
+            synchronize(device)
+            epoch_start = time.perf_counter()
+            train_loss, seen = train_epoch(
+                runner, optimizer, loss_fn, images, labels, transform, generator,
+                config.batch_size, rate_of_step, (epoch - 1) * steps_per_epoch, config.amp,
+            )  # fmt: skip
+            synchronize(device)
+            train_seconds += time.perf_counter() - epoch_start
+            trained_images += seen
+            accuracy, loss = evaluate(
+                runner, val_images, val_labels, transform, eval_batch, config.amp
+            )
+            accuracies.append(accuracy)
+            losses.append(loss)
+            report = EpochReport(
+                epoch, config.epochs, accuracy, loss, train_loss, time.perf_counter() - epoch_start
+            )
+            if on_epoch is not None and on_epoch(report) and epoch < config.epochs:
+                stopped = True
+                break
+        result = TrialResult(
+            accuracy=accuracies[-1],
+            loss=losses[-1],
+            epochs_run=len(accuracies),
+            seconds=time.perf_counter() - started,
+            images_per_second=trained_images / max(train_seconds, 1e-9),
+            peak_memory_bytes=peak_memory_bytes(device),
+            macs=counted.macs,
+            params=counted.params,
+            accuracy_per_epoch=tuple(accuracies),
+            loss_per_epoch=tuple(losses),
+            stopped_early=stopped,
+        )
+    if save_dir is not None:
+        save_trial(Path(save_dir), spec, model, result)
+    return result
+
+
+def save_trial(directory: Path, spec: ArchSpec, model: nn.Module, result: TrialResult) -> None:
+    """``spec.json`` (re-train with ``search train --spec``), ``weights.pt``, ``result.json``."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "spec.json").write_text(spec.to_json() + "\n")
+        state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+        torch.save(state, directory / "weights.pt")
+        (directory / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    except OSError as exc:
+        raise UserError(f"cannot write to --save {str(directory)!r}: {exc.strerror}") from exc
+
+
+def _check_data(spec: ArchSpec, train: ImageData, val: ImageData) -> None:
+    if spec.classes != train.classes:
+        raise UserError(
+            f"the spec has classes={spec.classes} but {train.name} has {train.classes} classes; "
+            f"pass --classes {train.classes} (or leave --classes out)"
+        )
+    if val.classes != train.classes:
+        raise UserError(f"{val.name} has {val.classes} classes but {train.name} {train.classes}")
+    if len(train) == 0 or len(val) == 0:
+        raise UserError(
+            f"empty split ({len(train)} training, {len(val)} validation images); "
+            "use a larger --subset or a larger data set"
+        )
