@@ -1,0 +1,221 @@
+"""Plotly figures drawn from the plain records (no Optuna, no storage here).
+
+Three figures, each keyed by the HTML div id it gets in the report (and the PNG file name):
+``pareto`` (accuracy vs MACs, coloured by block, the front as a step line, the paper
+references), ``curves`` (accuracy per epoch of the Pareto trials) and ``coefficients``
+(alpha / beta / gamma against accuracy). Plotly's own figure API is used, as in the Optuna
+dashboard's Pareto plot, so the HTML and the static images come from the same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from reports.records import TrialRecord
+from reports.references import Reference
+
+BLOCK_COLOURS: dict[str, str] = {
+    "standard": "#1f77b4",
+    "se": "#ff7f0e",
+    "condconv": "#2ca02c",
+    "unknown": "#7f7f7f",
+}
+FRONT_COLOUR = "#d62728"
+REFERENCE_COLOUR = "#9467bd"
+
+_HOVER = (
+    "trial %{customdata[0]}<br>accuracy %{y:.4f}<br>MACs %{x:,}<br>params %{customdata[1]}"
+    "<br>%{customdata[2]}<extra>%{fullData.name}</extra>"
+)
+
+
+def _customdata(trials: Sequence[TrialRecord]) -> list[list[object]]:
+    return [
+        [
+            t.number,
+            f"{t.params:,}" if t.params is not None else "?",
+            t.spec.canonical() if t.spec is not None else "spec unknown",
+        ]
+        for t in trials
+    ]
+
+
+def _by_block(trials: Sequence[TrialRecord]) -> dict[str, list[TrialRecord]]:
+    groups: dict[str, list[TrialRecord]] = {}
+    for trial in trials:
+        groups.setdefault(trial.block, []).append(trial)
+    order = list(BLOCK_COLOURS)
+    return dict(sorted(groups.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
+
+
+def _accuracy_range(trials: Sequence[TrialRecord]) -> tuple[float, float]:
+    values = [t.accuracy for t in trials if t.accuracy is not None]
+    if not values:
+        return 0.0, 1.0
+    low, high = min(values), max(values)
+    pad = max(0.02, (high - low) * 0.1)
+    return max(0.0, low - pad), min(1.0, high + pad)
+
+
+def pareto_figure(
+    completed: Sequence[TrialRecord],
+    front: Sequence[TrialRecord],
+    references: Sequence[Reference] = (),
+    budget_macs: float | None = None,
+) -> go.Figure:
+    """Accuracy vs MACs of every completed trial, the front as a step line, the references."""
+    fig = go.Figure()
+    for block, trials in _by_block(completed).items():
+        fig.add_trace(
+            go.Scatter(
+                x=[t.macs for t in trials],
+                y=[t.accuracy for t in trials],
+                mode="markers",
+                name=f"{block} block",
+                marker={"color": BLOCK_COLOURS.get(block, "#7f7f7f"), "size": 9},
+                customdata=_customdata(trials),
+                hovertemplate=_HOVER,
+            )
+        )
+    if front:
+        fig.add_trace(
+            go.Scatter(
+                x=[t.macs for t in front],
+                y=[t.accuracy for t in front],
+                mode="lines+markers",
+                line={"shape": "hv", "color": FRONT_COLOUR, "width": 2},
+                marker={"symbol": "circle-open", "size": 14, "color": FRONT_COLOUR},
+                name="Pareto front",
+                customdata=_customdata(front),
+                hovertemplate=_HOVER,
+            )
+        )
+    low, high = _accuracy_range([*completed, *(r.measured_by for r in references if r.measured_by)])
+    unmeasured = 0
+    for ref in references:
+        if ref.measured_by is not None:
+            trial = ref.measured_by
+            fig.add_trace(
+                go.Scatter(
+                    x=[trial.macs],
+                    y=[trial.accuracy],
+                    mode="markers+text",
+                    text=[f"{ref.label} (trial {trial.number})"],
+                    textposition="top center",
+                    marker={"symbol": "star", "size": 18, "color": REFERENCE_COLOUR},
+                    name=f"{ref.label} (measured)",
+                    customdata=_customdata([trial]),
+                    hovertemplate=_HOVER,
+                )
+            )
+            continue
+        # a vertical dotted line; its label sits at a staggered height so that the two
+        # references (about 1 % apart in MACs) do not print over each other
+        unmeasured += 1
+        label_y = high - (high - low) * 0.07 * unmeasured
+        fig.add_trace(
+            go.Scatter(
+                x=[ref.macs, ref.macs, ref.macs],
+                y=[low, label_y, high],
+                mode="lines+text",
+                text=["", f" paper preset {ref.block} (not measured)", ""],
+                textposition="middle right",
+                textfont={"color": REFERENCE_COLOUR},
+                line={"dash": "dot", "color": REFERENCE_COLOUR, "width": 1.5},
+                name=f"paper preset (not measured): {ref.block} block",
+                hovertemplate=f"{ref.label}<br>MACs {ref.macs:,}<br>not measured<extra></extra>",
+            )
+        )
+    if budget_macs is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[budget_macs, budget_macs],
+                y=[low, high],
+                mode="lines",
+                line={"dash": "dash", "color": "#444444", "width": 1},
+                name=f"budget ({budget_macs:,.0f} MACs)",
+                hovertemplate=f"budget {budget_macs:,.0f} MACs<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title="Validation accuracy vs MACs (completed trials)",
+        xaxis_title="MACs (multiply-accumulates, log scale)",
+        yaxis_title="validation accuracy",
+        xaxis_type="log",
+        yaxis_range=[low, high],
+        template="plotly_white",
+        height=560,
+        legend={"orientation": "v"},
+    )
+    if not completed:
+        _note(fig, "no completed trials yet")
+    return fig
+
+
+def curves_figure(front: Sequence[TrialRecord]) -> go.Figure:
+    """Validation accuracy after each epoch for the Pareto trials."""
+    fig = go.Figure()
+    for trial in front:
+        curve = trial.accuracy_per_epoch
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, len(curve) + 1)),
+                y=list(curve),
+                mode="lines+markers",
+                name=f"trial {trial.number} ({trial.block}, {(trial.macs or 0) / 1e6:,.1f} M MACs)",
+                line={"color": BLOCK_COLOURS.get(trial.block, "#7f7f7f")},
+                hovertemplate="epoch %{x}<br>accuracy %{y:.4f}<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig.update_layout(
+        title="Accuracy per epoch of the Pareto trials",
+        xaxis_title="epoch",
+        yaxis_title="validation accuracy",
+        xaxis_dtick=1,
+        template="plotly_white",
+        height=420,
+    )
+    if not any(t.accuracy_per_epoch for t in front):
+        _note(fig, "no per-epoch accuracies recorded for the Pareto trials")
+    return fig
+
+
+def coefficients_figure(completed: Sequence[TrialRecord]) -> go.Figure:
+    """Alpha, beta and gamma against accuracy: three panels sharing the accuracy axis."""
+    names = ("alpha", "beta", "gamma")
+    fig = make_subplots(rows=1, cols=3, shared_yaxes=True, subplot_titles=names)
+    for block, trials in _by_block([t for t in completed if t.spec is not None]).items():
+        for col, name in enumerate(names, start=1):
+            fig.add_trace(
+                go.Scatter(
+                    x=[getattr(t.spec, name) for t in trials],
+                    y=[t.accuracy for t in trials],
+                    mode="markers",
+                    name=f"{block} block",
+                    legendgroup=block,
+                    showlegend=col == 1,
+                    marker={"color": BLOCK_COLOURS.get(block, "#7f7f7f"), "size": 8},
+                    customdata=[[t.number, t.spec.phi if t.spec else 0] for t in trials],
+                    hovertemplate=f"trial %{{customdata[0]}}<br>{name} %{{x:.3f}}"
+                    "<br>phi %{customdata[1]}<br>accuracy %{y:.4f}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+            fig.update_xaxes(title_text=name, row=1, col=col)
+    fig.update_yaxes(title_text="validation accuracy", row=1, col=1)
+    fig.update_layout(
+        title="Compound-scaling coefficients vs accuracy (completed trials)",
+        template="plotly_white",
+        height=420,
+    )
+    return fig
+
+
+def _note(fig: go.Figure, text: str) -> None:
+    fig.add_annotation(
+        text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 16}
+    )

@@ -1,0 +1,172 @@
+"""One self-contained HTML report: header, figures, sortable trial table.
+
+The file must open offline (a search may run on a machine without internet), so plotly.js is
+embedded once, inline (``plotly.offline.get_plotlyjs``, what ``include_plotlyjs=True`` embeds),
+each figure is written with ``include_plotlyjs=False`` into its own ``div`` and the table is
+sorted by a few lines of inline JavaScript: no CDN, no external asset.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from reports.records import StudyData
+from reports.table import to_dataframe
+
+# plotly.js carries a CDN URL as the default topojson location of geo maps (never used here).
+# It is pointed at a relative path so the report holds no network address at all.
+_TOPOJSON_DEFAULT = 'dflt:"https://cdn.plot.ly/un/"'
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
+h1 { margin-bottom: 4px; } h2 { margin-top: 32px; }
+.banner { background: #fff3cd; border: 1px solid #e0b400; padding: 10px 14px; font-weight: bold;
+  margin: 12px 0; border-radius: 4px; }
+.meta td { padding: 2px 12px 2px 0; vertical-align: top; }
+.counts span { display: inline-block; margin-right: 14px; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
+table.trials { border-collapse: collapse; font-size: 13px; }
+table.trials th { background: #eee; cursor: pointer;
+  user-select: none; white-space: nowrap; }
+table.trials th, table.trials td { border: 1px solid #ccc; padding: 3px 6px; }
+table.trials td { white-space: nowrap; }
+table.trials tr.pareto td { background: #fdecea; }
+th.asc::after { content: " \\25B2"; } th.desc::after { content: " \\25BC"; }
+"""
+
+_SORT_JS = """
+(function () {
+  var table = document.getElementById("trials");
+  var body = table.tBodies[0];
+  Array.prototype.forEach.call(body.rows, function (row) {
+    if (row.cells[1].textContent.trim() === "yes") { row.className = "pareto"; }
+  });
+  function key(cell) {
+    var text = cell.textContent.trim(), number = parseFloat(text.replace(/,/g, ""));
+    return text === "" ? null : (/^-?[\\d,.]+(e[-+]?\\d+)?$/i.test(text) ? number : text);
+  }
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+    th.addEventListener("click", function () {
+      var up = !th.classList.contains("asc");
+      Array.prototype.forEach.call(th.parentNode.cells, function (c) {
+        c.classList.remove("asc", "desc");
+      });
+      th.classList.add(up ? "asc" : "desc");
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = key(a.cells[col]), y = key(b.cells[col]);
+        if (x === null || y === null) { return x === y ? 0 : (x === null ? 1 : -1); }
+        var order = (typeof x === typeof y) ? (x < y ? -1 : x > y ? 1 : 0)
+                                            : (typeof x === "number" ? -1 : 1);
+        return up ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+})();
+"""
+
+_FORMATS: dict[str, str] = {
+    "accuracy": "{:.4f}",
+    "last_accuracy": "{:.4f}",
+    "macs": "{:,}",
+    "params": "{:,}",
+    "peak_memory_bytes": "{:,}",
+    "seconds": "{:.1f}",
+    "images_per_second": "{:.1f}",
+}
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if column in _FORMATS:
+        return _FORMATS[column].format(value)
+    return str(value)
+
+
+def table_html(rows: list[dict[str, Any]]) -> str:
+    """The trial table (pandas ``to_html``, escaped) with display formatting."""
+    frame = to_dataframe(rows)
+    for column in frame.columns:
+        frame[column] = [_cell(column, v) for v in frame[column]]
+    return frame.to_html(index=False, table_id="trials", classes="trials", border=0, escape=True)
+
+
+def plotly_js() -> str:
+    """plotly.js, inline, with its one (unused) CDN default replaced."""
+    return get_plotlyjs().replace(_TOPOJSON_DEFAULT, 'dflt:"topojson/"')
+
+
+def _config_rows(config: dict[str, Any]) -> str:
+    lines = []
+    for key, value in config.items():
+        text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+        if key == "budget_macs" and isinstance(value, (int, float)):
+            text = f"{value:,.0f} MACs"
+        lines.append(f"<tr><td>{html.escape(str(key))}</td><td>{html.escape(text)}</td></tr>")
+    return "\n".join(lines)
+
+
+def header_html(study: StudyData) -> str:
+    """Study name, storage, config, counts per status and the still-running banner."""
+    counts = " ".join(
+        f"<span>{html.escape(status)}: <b>{count}</b></span>"
+        for status, count in study.counts().items()
+    )
+    running = study.running
+    banner = ""
+    if running:
+        noun = "trial" if running == 1 else "trials"
+        banner = (
+            f'<div class="banner" id="running-banner">search still running ({running} {noun} '
+            "running): this report shows the trials finished so far; run `search report` "
+            "again to update it</div>"
+        )
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    version = html.escape(study.version or "unknown")
+    return f"""<h1>Study {html.escape(study.name)}</h1>
+<div>storage {html.escape(study.storage)} &middot; effnas {version} &middot; read {stamp}
+&middot; {len(study.trials)} trials</div>
+{banner}
+<div class="counts" id="status-counts">{counts}</div>
+<h2>Configuration</h2>
+<table class="meta" id="config">{_config_rows(study.config)}</table>"""
+
+
+def render_report(
+    study: StudyData, figures: dict[str, go.Figure], rows: list[dict[str, Any]]
+) -> str:
+    """The whole HTML document; ``figures`` maps div id to figure, drawn in that order."""
+    parts = [
+        fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id)
+        for div_id, fig in figures.items()
+    ]
+    title = f"effnas study {html.escape(study.name)}"
+    figures_html = "\n".join(f'<div class="figure">{p}</div>' for p in parts)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>{_STYLE}</style>
+<script type="text/javascript">{plotly_js()}</script>
+</head>
+<body>
+{header_html(study)}
+<h2>Figures</h2>
+{figures_html}
+<h2>All trials (Pareto set first; click a column header to sort)</h2>
+<div class="table-wrap">{table_html(rows)}</div>
+<script type="text/javascript">{_SORT_JS}</script>
+</body>
+</html>
+"""

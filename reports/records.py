@@ -1,0 +1,170 @@
+"""Plain records read from an Optuna study: the data side of every report.
+
+The study schema is the project's contract between ``search run`` (writer) and this package
+(reader): values ``[accuracy, macs]`` on COMPLETE trials, everything else in trial user attrs.
+Turning each ``optuna.trial.FrozenTrial`` into a frozen :class:`TrialRecord` once keeps the Pareto
+computation, the table and the drawing free of Optuna (and testable with hand-made records).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from space import ArchSpec, UserError
+
+# Display order of statuses in headers and counts.
+STATUSES: tuple[str, ...] = ("complete", "pruned", "infeasible", "failed", "running", "waiting")
+
+_STATUS_OF_STATE = {
+    TrialState.COMPLETE: "complete",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "failed",
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "waiting",
+}
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as the report sees it. ``accuracy`` is set on COMPLETE trials only."""
+
+    number: int
+    state: str  # Optuna state name: COMPLETE, PRUNED, FAIL, RUNNING, WAITING
+    status: str  # one of STATUSES
+    spec: ArchSpec | None
+    accuracy: float | None = None
+    macs: int | None = None
+    params: int | None = None
+    last_accuracy: float | None = None
+    epochs_run: int | None = None
+    accuracy_per_epoch: tuple[float, ...] = ()
+    loss_per_epoch: tuple[float, ...] = ()
+    seconds: float | None = None
+    images_per_second: float | None = None
+    peak_memory_bytes: int | None = None
+    stage: str | None = None
+    fail_reason: str | None = None
+    weights_dir: str | None = None
+
+    @property
+    def block(self) -> str:
+        return self.spec.block if self.spec is not None else "unknown"
+
+    @property
+    def measured(self) -> bool:
+        """True when the trial has a final (accuracy, MACs) point: it may join the front."""
+        return self.status == "complete" and self.accuracy is not None and self.macs is not None
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """A study's header data and all its trials, in trial-number order."""
+
+    name: str
+    storage: str  # display form (password masked)
+    config: dict[str, Any]
+    version: str | None
+    trials: tuple[TrialRecord, ...]
+    metric_names: tuple[str, ...] = ("accuracy", "macs")
+
+    def counts(self) -> dict[str, int]:
+        """Trials per status, every status present (zeros included), in STATUSES order."""
+        found = Counter(t.status for t in self.trials)
+        return {status: found.get(status, 0) for status in STATUSES}
+
+    @property
+    def running(self) -> int:
+        return sum(1 for t in self.trials if t.status == "running")
+
+    @property
+    def classes(self) -> int | None:
+        """The class count of the study's networks (from its specs, else from its config)."""
+        for trial in self.trials:
+            if trial.spec is not None:
+                return trial.spec.classes
+        value = self.config.get("classes")
+        return int(value) if isinstance(value, (int, float)) else None
+
+
+def _spec_of(attrs: dict[str, Any]) -> ArchSpec | None:
+    """The trial's spec from "spec_json" (preferred) or the canonical "spec" string."""
+    try:
+        if isinstance(attrs.get("spec_json"), dict):
+            return ArchSpec.from_dict(attrs["spec_json"])
+        if isinstance(attrs.get("spec"), str):
+            return ArchSpec.parse(attrs["spec"])
+    except (UserError, TypeError):
+        return None
+    return None
+
+
+def _number(value: Any, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return kind(value)
+
+
+def _floats(value: Any) -> tuple[float, ...]:
+    if not isinstance(value, (list, tuple)):
+        return ()
+    return tuple(float(v) for v in value if isinstance(v, (int, float)))
+
+
+def trial_record(trial: FrozenTrial) -> TrialRecord:
+    """Read one Optuna trial following the study schema (tolerating missing attrs)."""
+    attrs = trial.user_attrs
+    status = _STATUS_OF_STATE.get(trial.state, trial.state.name.lower())
+    if trial.state == TrialState.PRUNED and attrs.get("status") == "infeasible":
+        status = "infeasible"
+    accuracy = macs = None
+    if trial.state == TrialState.COMPLETE and trial.values is not None and len(trial.values) >= 2:
+        accuracy = _number(trial.values[0], float)
+        macs = _number(trial.values[1], int)
+    if macs is None:
+        macs = _number(attrs.get("macs"), int)
+    fail_reason = attrs.get("fail_reason")
+    weights_dir = attrs.get("weights_dir")
+    return TrialRecord(
+        number=trial.number,
+        state=trial.state.name,
+        status=status,
+        spec=_spec_of(attrs),
+        accuracy=accuracy,
+        macs=macs,
+        params=_number(attrs.get("params"), int),
+        last_accuracy=_number(attrs.get("last_accuracy"), float),
+        epochs_run=_number(attrs.get("epochs_run"), int),
+        accuracy_per_epoch=_floats(attrs.get("accuracy_per_epoch")),
+        loss_per_epoch=_floats(attrs.get("loss_per_epoch")),
+        seconds=_number(attrs.get("seconds"), float),
+        images_per_second=_number(attrs.get("images_per_second"), float),
+        peak_memory_bytes=_number(attrs.get("peak_memory_bytes"), int),
+        stage=attrs.get("stage") if isinstance(attrs.get("stage"), str) else None,
+        fail_reason=str(fail_reason) if fail_reason is not None else None,
+        weights_dir=str(weights_dir) if weights_dir is not None else None,
+    )
+
+
+def study_data(study: optuna.Study, storage_display: str) -> StudyData:
+    """All records of ``study`` (read once; a running search may add trials afterwards)."""
+    attrs = study.user_attrs
+    config = attrs.get("config") if isinstance(attrs.get("config"), dict) else {}
+    trials = tuple(trial_record(t) for t in study.get_trials(deepcopy=False))
+    version = attrs.get("effnas_version")
+    metric_names = tuple(study.metric_names or ("accuracy", "macs"))
+    return StudyData(
+        name=study.study_name,
+        storage=storage_display,
+        config=dict(config),
+        version=str(version) if version is not None else None,
+        trials=tuple(sorted(trials, key=lambda t: t.number)),
+        metric_names=metric_names,
+    )

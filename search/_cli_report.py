@@ -1,0 +1,105 @@
+"""`search report` and `search export`: read a study written by `search run` (never create one)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reports.build import report_figures, report_rows
+from reports.export import export_trial
+from reports.html import render_report
+from reports.png import write_pngs
+from reports.records import study_data
+from reports.storage import DEFAULT_STORAGE, display_url, load_study, open_storage
+from reports.table import to_csv, to_json
+from space import UserError
+
+_STUDY_HELP = "Study name (may be left out when the storage holds exactly one study)."
+_STORAGE_HELP = f"Optuna storage URL (default {DEFAULT_STORAGE})."
+
+
+def _write_text(text: str, out: Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write --out {out}: {exc.strerror}") from exc
+
+
+@click.command("report")
+@click.option("--study", "study_name", default=None, help=_STUDY_HELP)
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help=_STORAGE_HELP)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "csv", "json"]),
+    default="html",
+    show_default=True,
+    help="html: the self-contained report; csv / json: the trial table only.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Output file (default report.html for html, stdout for csv/json).",
+)
+@click.option(
+    "--png",
+    "png_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Also write the figures as PNG files into this directory (needs kaleido + Chromium).",
+)
+def report_command(
+    study_name: str | None, storage: str, fmt: str, out: Path | None, png_dir: Path | None
+) -> None:
+    """Pareto report of a study: accuracy vs MACs, curves, coefficients, trial table."""
+    study = load_study(open_storage(storage), study_name, storage)
+    data = study_data(study, display_url(storage))
+    rows = report_rows(data)
+    figures = report_figures(data) if fmt == "html" or png_dir is not None else {}
+    if fmt == "html":
+        target = out or Path("report.html")
+        _write_text(render_report(data, figures, rows), target)
+        counts = ", ".join(f"{n} {s}" for s, n in data.counts().items() if n)
+        click.echo(f"wrote {target} ({len(data.trials)} trials: {counts or 'none'})", err=True)
+        if data.running:
+            click.echo(f"note: search still running ({data.running} running)", err=True)
+    else:
+        text = to_csv(rows) if fmt == "csv" else to_json(rows)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            _write_text(text, out)
+            click.echo(f"wrote {out} ({len(rows)} trials)", err=True)
+    if png_dir is not None:
+        for path in write_pngs(figures, png_dir):
+            click.echo(f"wrote {path}", err=True)
+
+
+@click.command("export")
+@click.option("--study", "study_name", default=None, help=_STUDY_HELP)
+@click.option("--trial", "number", type=int, required=True, help="Trial number to export.")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help=_STORAGE_HELP)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Directory for spec.json, trial.json and weights.pt.",
+)
+def export_command(study_name: str | None, number: int, storage: str, out: Path) -> None:
+    """Export one trial's spec (for `search train --spec`), record and weights."""
+    study = load_study(open_storage(storage), study_name, storage)
+    exported = export_trial(study, number, out)
+    click.echo(f"wrote {exported.spec}")
+    click.echo(f"wrote {exported.trial}")
+    if exported.weights is not None:
+        click.echo(f"wrote {exported.weights}")
+    else:
+        click.echo(f"no weights.pt: {exported.note}")
+    click.echo(f"retrain with: search train --spec {exported.spec}")
+
+
+COMMANDS: list[click.Command] = [report_command, export_command]
