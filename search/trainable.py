@@ -1,0 +1,103 @@
+"""The Ray Tune trainable: a thin adapter from one Ray trial to ``trainers.train_trial``.
+
+It never touches the study (only the driver writes it, issue 6 item 6); it only reports:
+- after every epoch but the last, ``{"accuracy", "loss", "epoch", "done_epochs", ...}`` so the
+  ASHA scheduler can stop weak trials and the driver can store the accuracy live;
+- after the last epoch, one final report with ``"final": True`` and the whole ``TrialResult``.
+  The driver calls a trial COMPLETE only when it sees this report with ``done_epochs == epochs``;
+  a trial stopped by the scheduler never sends it, so it is stored PRUNED, never COMPLETE with a
+  half-trained accuracy (the trap of Ray's own OptunaSearch, which trusts any last result);
+- on an error, one report with ``"fail_reason"`` (``"out of memory: ..."`` for CUDA OOM), so the
+  search goes on and the reason reaches the study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from space import ArchSpec
+from trainers.data import ImageData
+from trainers.loop import EpochReport, TrainConfig, train_trial
+
+Reporter = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What every trial of one search shares (the per-trial part travels in Ray's config)."""
+
+    epochs: int
+    batch_size: int
+    device: str  # "cpu" or "cuda" (Ray makes the trial's GPU share visible as cuda:0)
+    threads: int  # torch CPU threads per trial, so concurrent trials don't thrash
+    weights_root: str | None = None
+
+
+def run_trial(
+    config: dict[str, Any],
+    train: ImageData,
+    val: ImageData,
+    settings: TrialSettings,
+    report: Reporter | None = None,
+) -> None:
+    """Train ``config["spec"]`` with ``config["seed"]``; every outcome leaves as a report."""
+    if report is None:
+        from ray import tune
+
+        report = tune.report
+    torch.set_num_threads(max(1, settings.threads))
+    spec = ArchSpec.parse(config["spec"])
+    number = int(config["number"])
+    common = {"number": number, "epochs": settings.epochs}
+    save_dir = Path(settings.weights_root) / f"trial-{number}" if settings.weights_root else None
+
+    def on_epoch(epoch: EpochReport) -> bool:
+        if epoch.epoch < epoch.epochs:  # the last epoch is reported with the final result
+            report(
+                {
+                    **common,
+                    "epoch": epoch.epoch,
+                    "done_epochs": epoch.epoch,
+                    "accuracy": epoch.accuracy,
+                    "loss": epoch.loss,
+                    "train_loss": epoch.train_loss,
+                    "epoch_seconds": epoch.seconds,
+                    "final": False,
+                }
+            )
+        return False  # stopping is the scheduler's job
+
+    train_config = TrainConfig(
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        seed=int(config["seed"]),
+        device=settings.device,
+    )
+    try:
+        result = train_trial(spec, train, val, train_config, on_epoch=on_epoch, save_dir=save_dir)
+    except Exception as exc:  # any trial error is recorded and the search goes on
+        report({**common, "epoch": 0, "done_epochs": 0, "fail_reason": failure_reason(exc)})
+        return
+    report(
+        {
+            **common,
+            **result.to_dict(),
+            "epoch": result.epochs_run,
+            "done_epochs": result.epochs_run,
+            "final": True,
+            "weights_dir": str(save_dir) if save_dir else None,
+        }
+    )
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line: "out of memory: ..." for (CUDA) OOM, else "ExceptionType: message"."""
+    message = " ".join(str(exc).split())[:300]
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in message.lower():
+        return f"out of memory: {message}"
+    return f"{type(exc).__name__}: {message}"

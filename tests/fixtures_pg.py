@@ -1,0 +1,178 @@
+"""A throw-away PostgreSQL server for tests, started from the Debian ``postgresql`` binaries.
+
+Why a real server and not a mock: the study schema is written through SQLAlchemy + psycopg, and
+the things that break in practice (dialect quirks, concurrent writers, resume numbering) only
+show up against the real thing. The server listens on 127.0.0.1 at a free port with ``trust``
+auth, keeps its data and unix socket in a temporary directory, and is always stopped with
+``pg_ctl stop -m immediate`` (PostgreSQL's documented "abort" shutdown, fine for scratch data).
+
+``initdb`` refuses to run as root, so when the tests run as root every server command runs as the
+``postgres`` system user (``runuser -u postgres --``) and the directory is chown'ed to it.
+Import the fixture into a test module with ``from tests.fixtures_pg import postgres_url``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SERVER_TOOLS = ("initdb", "pg_ctl", "postgres", "createdb")
+
+
+def find_pg_bin() -> Path | None:
+    """The directory holding initdb/pg_ctl/postgres: $PG_BIN, Debian's layout, then $PATH."""
+    candidates: list[str] = []
+    if os.environ.get("PG_BIN"):
+        candidates.append(os.environ["PG_BIN"])
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    pg_ctl = shutil.which("pg_ctl")
+    if pg_ctl:
+        candidates.append(str(Path(pg_ctl).parent))
+    for candidate in candidates:
+        if all((Path(candidate) / tool).is_file() for tool in SERVER_TOOLS):
+            return Path(candidate)
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running server: ``url(db)`` is the SQLAlchemy URL the `search` CLI takes."""
+
+    pg_bin: Path
+    root: Path
+    port: int
+    user: str
+
+    def url(self, database: str = "effnas") -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+
+def _as_server_user(argv: list[str]) -> list[str]:
+    """Prefix with ``runuser -u postgres --`` when we are root (initdb refuses root)."""
+    if os.geteuid() != 0:
+        return argv
+    return ["runuser", "-u", "postgres", "--", *argv]
+
+
+def _run(argv: list[str], timeout: float = 60) -> None:
+    result = subprocess.run(
+        _as_server_user(argv), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+
+
+def start_postgres(pg_bin: Path) -> PostgresServer:
+    """initdb + pg_ctl start in a fresh temporary directory; creates database ``effnas``."""
+    root = Path(tempfile.mkdtemp(prefix="effnas-pg-"))  # short path: socket names are <108 B
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres")
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        user = "postgres"
+    else:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    data = root / "data"
+    port = free_port()
+    _run(
+        [
+            str(pg_bin / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            user,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        ],
+        timeout=120,
+    )
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
+    _run(
+        [
+            str(pg_bin / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        timeout=90,
+    )
+    server = PostgresServer(pg_bin=pg_bin, root=root, port=port, user=user)
+    try:
+        _run([str(pg_bin / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, "effnas"])
+    except Exception:
+        stop_postgres(server)
+        raise
+    return server
+
+
+def stop_postgres(server: PostgresServer) -> None:
+    """``pg_ctl stop -m immediate``, then remove the directory; never raises."""
+    data = server.root / "data"
+    if (data / "postmaster.pid").exists():
+        subprocess.run(
+            _as_server_user(
+                [str(server.pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+            ),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    # The postmaster may take a moment to release the socket after an immediate stop.
+    for _ in range(50):
+        if not (data / "postmaster.pid").exists():
+            break
+        time.sleep(0.1)
+    shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresServer]:
+    """A fresh server per test; skipped with the reason when the binaries are not installed."""
+    pg_bin = find_pg_bin()
+    if pg_bin is None:
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: "
+            "apt-get install postgresql, or set PG_BIN to their directory"
+        )
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no `postgres` user to run initdb as")
+    server = start_postgres(pg_bin)
+    try:
+        yield server
+    finally:
+        stop_postgres(server)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """SQLAlchemy URL of database ``effnas`` on a fresh server (psycopg 3 driver)."""
+    return postgres_server.url()

@@ -1,0 +1,74 @@
+"""`search run` option handling: defaults < preset < flags, and the space's precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from search._cli_run import build_config
+from search.config import SearchConfig
+from search.presets import load_preset, preset_names
+from space import UserError
+from space.searchspace import SearchSpace
+
+
+def test_quick_preset_is_a_tiny_cpu_search() -> None:
+    assert "quick" in preset_names()
+    preset = load_preset("quick")
+    assert preset["dataset"] == "fashion-mnist" and preset["epochs"] == 1
+    assert preset["trials"] == 4 and preset["subset"] == 1000 and preset["budget_flops"] == 3e8
+    config = build_config({"preset": "quick"})
+    assert config.budget_macs == 300_000_000
+    assert config.space.pins == {"resolution": 32}
+    assert config.space.expansion == (1, 2) and config.space.kernel == (3,)
+
+
+def test_flags_override_the_preset_and_pins_override_the_space_file(tmp_path: Path) -> None:
+    space = tmp_path / "space.toml"
+    space.write_text('block = ["se", "condconv"]\nexpansion = [4, 6]\ntolerance = 0.2\n')
+    config = build_config(
+        {"preset": "quick", "trials": 9, "space_file": str(space), "expansion": 6, "seed": 5}
+    )
+    assert config.trials == 9 and config.epochs == 1 and config.seed == 5
+    assert config.space.block == ("se", "condconv")  # the file replaced the preset's blocks
+    assert config.space.expansion == (6,)  # the flag pinned it
+    assert config.space.tolerance == 0.2 and config.space.pins == {"resolution": 32}
+
+
+def test_b0_is_a_start_point_not_a_pin() -> None:
+    config = build_config({"budget_flops": 3e8, "b0": True})
+    assert config.b0 and not config.space.is_pinned("alpha")
+    assert config.identity()["b0"] is True
+
+
+def test_budget_is_required() -> None:
+    import click
+
+    with pytest.raises(click.UsageError, match="--budget-flops"):
+        build_config({})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"trials": 0}, "trials=0"),
+        ({"concurrency": -1}, "concurrency=-1"),
+        ({"strategy": "greedy"}, "unknown strategy 'greedy'"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
+        ({"gpus_per_trial": 0.5, "device": "cpu"}, "--gpus-per-trial > 0 needs"),
+        ({"budget_macs": -5}, "not a positive number"),
+    ],
+)
+def test_config_errors(changes: dict, message: str) -> None:
+    with pytest.raises(UserError) as caught:
+        SearchConfig(**{"budget_macs": 3e8, **changes})
+    assert message in str(caught.value)
+
+
+def test_identity_ignores_operational_settings() -> None:
+    base = SearchConfig(budget_macs=3e8, space=SearchSpace())
+    other = SearchConfig(budget_macs=3e8, trials=50, concurrency=4, device="cpu")
+    assert base.identity() == other.identity()
+    assert base.identity() != SearchConfig(budget_macs=3e8, epochs=9).identity()

@@ -1,0 +1,98 @@
+"""A real end-to-end search on the CPU (Ray Tune local, Fashion-MNIST) into a temporary SQLite file.
+
+One search runs per module (Ray starts once); the tests then read its database with Optuna,
+`search studies` / `search best`, and optuna-dashboard's server API.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import wsgiref.util
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.cli import main
+from space import ArchSpec, count_spec
+
+pytestmark = pytest.mark.ray
+BUDGET = 25_000_000
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory, tiny_args: list[str]) -> tuple[str, float]:
+    folder = tmp_path_factory.mktemp("e2e")
+    url = f"sqlite:///{folder / 'search.db'}"
+    args = ["run", *tiny_args, "--trials", "4", "--concurrency", "2", "--device", "cpu"]
+    args += ["--study", "e2e", "--b0"]
+    started = time.monotonic()
+    assert main([*args, "--storage", url]) == 0
+    return url, time.monotonic() - started
+
+
+def test_search_stores_every_trial_with_the_schema(searched: tuple[str, float]) -> None:
+    url, seconds = searched
+    assert seconds < 120
+    study = optuna.load_study(study_name="e2e", storage=url)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["accuracy", "macs"]
+    config = study.user_attrs["config"]
+    assert config["budget_macs"] == BUDGET and config["dataset"] == "fashion-mnist"
+    assert config["space"]["block"] == ["standard", "se"] and config["space"]["resolution"] == 24
+    trials = study.trials
+    assert [t.number for t in trials] == list(range(len(trials)))
+    trained = [t for t in trials if t.user_attrs["status"] != "infeasible"]
+    assert len(trained) == 4  # --trials 4, infeasible ones not counted
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trained)
+    # B0's coefficients were the first trial
+    first = ArchSpec.parse(trials[0].user_attrs["spec"])
+    assert (first.alpha, first.beta, first.gamma) == (1.2, 1.1, 1.15)
+    for trial in trials:
+        attrs = trial.user_attrs
+        spec = ArchSpec.parse(attrs["spec"])
+        assert attrs["spec_json"] == spec.to_dict() and attrs["spec_id"] == spec.spec_id
+        assert attrs["macs"] == count_spec(spec).macs and attrs["block"] == spec.block
+        assert attrs["stage"] == "joint" and {"torch", "ray"} <= set(attrs["versions"])
+        assert isinstance(attrs["seed"], int)
+        if trial.state == TrialState.COMPLETE:
+            assert attrs["status"] == "complete" and attrs["macs"] <= BUDGET
+            assert trial.values == [attrs["accuracy_per_epoch"][-1], attrs["macs"]]
+            assert 0.0 <= trial.values[0] <= 1.0 and attrs["epochs_run"] == 1
+            assert attrs["images_per_second"] > 0 and attrs["seconds"] > 0
+        elif attrs["status"] == "infeasible":
+            assert trial.state == TrialState.PRUNED and attrs["constraint"]
+
+
+def test_studies_and_best_commands(
+    searched: tuple[str, float], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = searched
+    capsys.readouterr()
+    assert main(["studies", "--storage", url, "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.strip())
+    assert row["study"] == "e2e" and row["complete"] + row["pruned"] == 4
+    assert main(["best", "--study", "e2e", "--storage", url, "--json"]) == 0
+    front = json.loads(capsys.readouterr().out)
+    assert front and all(p["macs"] <= BUDGET for p in front)
+    assert [p["macs"] for p in front] == sorted(p["macs"] for p in front)
+    assert main(["best", "--study", "nope", "--storage", url]) == 2
+    assert "no study 'nope'" in capsys.readouterr().err
+
+
+def test_optuna_dashboard_server_api_reads_the_study(searched: tuple[str, float]) -> None:
+    from optuna_dashboard import wsgi
+
+    url, _ = searched
+    app = wsgi(url)
+    environ: dict = {"PATH_INFO": "/api/studies", "REQUEST_METHOD": "GET"}
+    wsgiref.util.setup_testing_defaults(environ)
+    status: list[str] = []
+    body = b"".join(app(environ, lambda s, h, *a: status.append(s) or io.BytesIO().write))
+    assert status[0].startswith("200")
+    studies = json.loads(body)["study_summaries"]
+    assert [s["study_name"] for s in studies] == ["e2e"]
+    assert Path(url.removeprefix("sqlite:///")).exists()

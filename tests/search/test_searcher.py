@@ -1,0 +1,226 @@
+"""The Ray-Optuna bridge's state mapping, driven directly (no Ray) on a real temporary SQLite DB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.config import SearchConfig
+from search.ledger import Counts, recover_stale
+from search.planner import Planner
+from search.searcher import StudySearcher, classify
+from search.storage import DIRECTIONS, open_storage
+from space import count_spec
+from space.searchspace import SearchSpace
+
+SPACE = SearchSpace.from_mapping(
+    {
+        "block": ["standard", "se"],
+        "expansion": [1, 2],
+        "se_ratio": 4,
+        "resolution": 24,
+        "mid_conv": "depthwise",
+        "kernel": 3,
+    }
+)
+
+
+def make(
+    tmp_path: Path, **kw: object
+) -> tuple[optuna.Study, StudySearcher, list[tuple[str, dict]]]:
+    config = SearchConfig(
+        budget_macs=kw.pop("budget", 25_000_000),
+        epochs=3,
+        trials=kw.pop("trials", 4),
+        space=kw.pop("space", SPACE),
+        seed=7,
+        **kw,
+    )
+    study = optuna.create_study(
+        study_name="s",
+        storage=open_storage(f"sqlite:///{tmp_path / 's.db'}"),
+        directions=list(DIRECTIONS),
+        sampler=optuna.samplers.TPESampler(seed=0),
+    )
+    events: list[tuple[str, dict]] = []
+    searcher = StudySearcher(study, Planner(config, classes=10), lambda e, i: events.append((e, i)))
+    return study, searcher, events
+
+
+def epoch(n: int, accuracy: float) -> dict:
+    return {"epoch": n, "done_epochs": n, "accuracy": accuracy, "loss": 1.0 / n, "final": False}
+
+
+def final(accuracy: float, epochs: int = 3) -> dict:
+    return {
+        "epoch": epochs,
+        "done_epochs": epochs,
+        "accuracy": accuracy,
+        "final": True,
+        "accuracy_per_epoch": [0.1, 0.2, accuracy],
+        "loss_per_epoch": [2.0, 1.5, 1.0],
+        "seconds": 1.5,
+        "images_per_second": 200.0,
+        "peak_memory_bytes": 1234,
+    }
+
+
+def test_classify_needs_the_trainables_final_report_for_complete() -> None:
+    assert classify(final(0.5), False, 3, False).state == TrialState.COMPLETE
+    # the last result of a trial the scheduler stopped: never COMPLETE
+    assert classify(epoch(1, 0.9), False, 3, False).state == TrialState.PRUNED
+    # a "final" report that is not for all epochs is not complete either
+    assert classify({**final(0.5), "done_epochs": 2}, False, 3, False).state == TrialState.PRUNED
+    oom = classify({"fail_reason": "out of memory: CUDA"}, False, 3, False)
+    assert (oom.state, oom.reason) == (TrialState.FAIL, "out of memory: CUDA")
+    assert classify(None, True, 3, False).state == TrialState.FAIL
+    assert classify(epoch(1, 0.5), False, 3, True).reason == "interrupted"
+    assert classify(None, False, 3, False).reason == "interrupted"
+
+
+def test_complete_trial_has_values_and_the_schema_attrs(tmp_path: Path) -> None:
+    study, searcher, events = make(tmp_path)
+    config = searcher.suggest("ray-0")
+    n = config["number"]  # earlier numbers, if any, were infeasible samples
+    assert all(t.user_attrs["status"] == "infeasible" for t in study.trials[:n])
+    running = study.trials[n]
+    assert running.state == TrialState.RUNNING and running.user_attrs["status"] == "running"
+    searcher.on_trial_result("ray-0", epoch(1, 0.25))
+    live = study.trials[n].user_attrs
+    assert live["accuracy_per_epoch"] == [0.25] and live["epochs_run"] == 1
+    searcher.on_trial_complete("ray-0", final(0.6))
+    trial = study.trials[n]
+    attrs = trial.user_attrs
+    assert trial.state == TrialState.COMPLETE
+    assert trial.values == [0.6, attrs["macs"]]
+    assert attrs["macs"] == count_spec(optuna_spec(attrs)).macs <= 25_000_000
+    assert attrs["status"] == "complete" and attrs["stage"] == "joint"
+    assert attrs["accuracy_per_epoch"] == [0.1, 0.2, 0.6] and attrs["epochs_run"] == 3
+    assert attrs["seed"] == config["seed"] == (7 * 1_000_003 + n) % 2**31
+    assert {"torch", "optuna", "ray", "effnas"} <= set(attrs["versions"])
+    assert (
+        attrs["spec"] == config["spec"]
+        and attrs["spec_id"]
+        and attrs["block"] in {"standard", "se"}
+    )
+    assert attrs["seconds"] == 1.5 and attrs["peak_memory_bytes"] == 1234
+    assert [e for e, _ in events if e != "infeasible"] == ["started", "epoch", "complete"]
+
+
+def optuna_spec(attrs: dict):
+    from space import ArchSpec
+
+    return ArchSpec.parse(attrs["spec"])
+
+
+def test_scheduler_stop_is_pruned_with_last_accuracy_kept(tmp_path: Path) -> None:
+    study, searcher, _ = make(tmp_path)
+    n = searcher.suggest("a")["number"]
+    searcher.on_trial_result("a", epoch(1, 0.3))
+    # the result that triggers ASHA's STOP goes to on_trial_complete only (Ray's controller)
+    searcher.on_trial_complete("a", epoch(2, 0.35))
+    trial = study.trials[n]
+    assert trial.state == TrialState.PRUNED and trial.values is None
+    assert trial.user_attrs["status"] == "pruned"
+    assert trial.user_attrs["accuracy_per_epoch"] == [0.3, 0.35]
+    assert trial.user_attrs["last_accuracy"] == 0.35 and trial.user_attrs["epochs_run"] == 2
+
+
+def test_errors_and_oom_fail_with_reason_and_the_search_goes_on(tmp_path: Path) -> None:
+    study, searcher, _ = make(tmp_path)
+    n = searcher.suggest("a")["number"]
+    searcher.on_trial_complete("a", {"fail_reason": "out of memory: CUDA out of memory"})
+    m = searcher.suggest("b")["number"]
+    searcher.on_trial_complete("b", None, error=True)
+    assert searcher.suggest("c") is not None  # still searching
+    first, second = study.trials[n], study.trials[m]
+    assert first.state == second.state == TrialState.FAIL
+    assert first.user_attrs["fail_reason"].startswith("out of memory: ")
+    assert second.user_attrs["fail_reason"].startswith("Ray trial error")
+    assert Counts.of(study.trials).failed == 2
+
+
+def test_infeasible_candidates_are_pruned_and_never_suggested(tmp_path: Path) -> None:
+    # phi pinned at 3: every candidate is far over the budget, so all are infeasible
+    space = SearchSpace.from_mapping({**SPACE.to_dict(), "phi": 3.0})
+    study, searcher, events = make(tmp_path, space=space, trials=1)
+    assert searcher.suggest("a") == "FINISHED"  # gave up after 20 x trials attempts
+    trials = study.trials
+    assert len(trials) == 20
+    assert all(t.state == TrialState.PRUNED for t in trials)
+    assert all(t.user_attrs["status"] == "infeasible" for t in trials)
+    assert all(t.user_attrs["macs"] > 25_000_000 for t in trials)
+    reasons = [t.user_attrs["constraint"] for t in trials]
+    assert any("> budget 25,000,000" in r for r in reasons)
+    assert all("> budget" in r or r.startswith("compound constraint") for r in reasons)
+    assert searcher.planner.note and "20 x --trials" in searcher.planner.note
+    assert {e for e, _ in events} == {"infeasible"}
+
+
+def test_interrupted_trials_fail_and_are_requeued_with_same_params(tmp_path: Path) -> None:
+    study, searcher, _ = make(tmp_path)
+    first = searcher.suggest("a")
+    n = first["number"]
+    searcher.on_trial_result("a", epoch(1, 0.4))
+    assert searcher.interrupt_live() == [n]
+    trials = study.trials
+    assert trials[n].state == TrialState.FAIL
+    assert trials[n].user_attrs["fail_reason"] == "interrupted"
+    assert trials[n].user_attrs["accuracy_per_epoch"] == [0.4]
+    assert trials[n + 1].state == TrialState.WAITING
+    assert trials[n + 1].system_attrs["fixed_params"] == trials[n].params  # Optuna's queue
+    # the next run picks the re-queued trial first, with the same spec and seed
+    _, resumed, _ = make_same(study)
+    again = resumed.suggest("b")
+    assert again["spec"] == first["spec"] and again["seed"] == first["seed"]
+    assert again["number"] == n + 1
+
+
+def make_same(study: optuna.Study) -> tuple[optuna.Study, StudySearcher, list]:
+    config = SearchConfig(budget_macs=25_000_000, epochs=3, trials=4, space=SPACE, seed=7)
+    return study, StudySearcher(study, Planner(config, classes=10)), []
+
+
+def test_stale_running_trials_from_a_killed_driver_are_recovered(tmp_path: Path) -> None:
+    study, searcher, _ = make(tmp_path)
+    n = searcher.suggest("a")["number"]  # left RUNNING, as after kill -9
+    assert recover_stale(study, seed=7) == [n]
+    assert study.trials[n].user_attrs["fail_reason"] == "interrupted"
+    assert study.trials[n + 1].state == TrialState.WAITING
+    assert Counts.of(study.trials).done == 0  # interrupted trials don't count
+
+
+def test_two_stage_waits_for_stage_one_then_scales_the_best(tmp_path: Path) -> None:
+    study, searcher, _ = make(tmp_path, strategy="two-stage", trials=4, budget=40_000_000)
+    a, b = searcher.suggest("a"), searcher.suggest("b")
+    assert a["stage"] == b["stage"] == "phi1"
+    assert searcher.suggest("c") is None  # stage 2 waits for stage 1
+    searcher.on_trial_complete("a", final(0.3))
+    assert searcher.suggest("c") is None
+    searcher.on_trial_complete("b", final(0.7))
+    c = searcher.suggest("c")
+    d = searcher.suggest("d")
+    assert c["stage"] == d["stage"] == "scaled"
+    trials = study.trials
+    phi1 = [t for t in trials if t.user_attrs.get("stage") == "phi1" and t.values]
+    best = max(phi1, key=lambda t: t.values[0])
+    scaled = [t for t in trials if t.user_attrs.get("stage") == "scaled"]
+    assert scaled[0].user_attrs["parent"] == best.number
+    assert scaled[0].params == best.params
+    for trial in phi1:
+        assert trial.user_attrs["spec_json"]["phi"] == 1.0
+    for trial in scaled:
+        assert trial.user_attrs["macs"] <= 40_000_000
+        assert trial.user_attrs["spec_json"]["phi"] > 1.0
+
+
+@pytest.mark.parametrize("strategy", ["joint", "two-stage"])
+def test_finished_when_the_study_has_its_trials(tmp_path: Path, strategy: str) -> None:
+    _, searcher, _ = make(tmp_path, strategy=strategy, trials=1, budget=40_000_000)
+    searcher.suggest("a")
+    assert searcher.suggest("b") is None  # one running, none left to start
+    searcher.on_trial_complete("a", final(0.5))
+    assert searcher.suggest("b") == "FINISHED"
