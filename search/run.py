@@ -124,7 +124,9 @@ def _resources(config: SearchConfig) -> _Resources:
     if device == "cuda":
         per_trial = config.gpus_per_trial
         if per_trial is None:
-            per_trial = min(1.0, max(gpus, 1) / config.concurrency)
+            # on a joined cluster the driver may have no GPU: one GPU per trial, Ray spreads them;
+            # locally the concurrent trials share the visible GPUs
+            per_trial = 1.0 if config.ray_address else min(1.0, max(gpus, 1) / config.concurrency)
         if per_trial <= 0:
             raise UserError("--device cuda needs --gpus-per-trial > 0 (e.g. 0.25 shares a GPU)")
     # local: the machine's cores split between the concurrent trials; on a joined cluster, one
