@@ -19,7 +19,7 @@ def test_quick_preset_is_a_tiny_cpu_search() -> None:
     assert preset["dataset"] == "fashion-mnist" and preset["epochs"] == 1
     assert preset["trials"] == 4 and preset["subset"] == 1000 and preset["budget_flops"] == 1e8
     config = build_config({"preset": "quick"})
-    assert config.budget_macs == 300_000_000
+    assert config.budget_macs == 100_000_000
     assert config.space.pins == {"resolution": 32}
     assert config.space.expansion == (1, 2) and config.space.kernel == (3,)
 
