@@ -18,6 +18,7 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from search.storage import parse_url
 from space import UserError
 
 DEFAULT_STORAGE = "sqlite:///search.db"
@@ -33,13 +34,7 @@ def display_url(url: str) -> str:
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """An Optuna RDB storage for ``url``; ``UserError`` if it is not an existing Optuna database."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError) as exc:
-        raise UserError(
-            f"bad storage URL {url!r}: expected an SQLAlchemy URL such as "
-            "sqlite:///search.db or postgresql+psycopg://user@host/db"
-        ) from exc
+    parsed = parse_url(url)  # the same URL checks (and messages) as `search run`
     shown = display_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database

@@ -18,27 +18,14 @@ import optuna
 from search._options import given_spec_values, spec_options
 from search.config import DEFAULT_STORAGE, SearchConfig
 from search.ledger import Counts, pareto_front, status_of
-from search.presets import load_preset
+from search.presets import PRESET_KEYS, load_preset
 from search.progress import summary_table
 from search.storage import check_database, open_storage
 from space.searchspace import SearchSpace, load_space_file
 
+# what a preset may set, less the two keys read separately, plus the flag a preset cannot set
 _RUN_KEYS = (
-    "dataset",
-    "data_dir",
-    "trials",
-    "epochs",
-    "subset",
-    "study",
-    "storage",
-    "concurrency",
-    "gpus_per_trial",
-    "device",
-    "seed",
-    "strategy",
-    "batch_size",
-    "val_fraction",
-    "weights_dir",
+    *(key for key in PRESET_KEYS if key not in ("budget_flops", "space")),
     "ray_address",
 )
 

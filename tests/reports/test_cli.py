@@ -114,4 +114,4 @@ def test_export_errors(
 def test_export_bad_url(tmp_path: Path, capsys) -> None:
     args = ["export", "--study", "s", "--trial", "0", "--storage", "bogus", "--out", "x"]
     assert main(args) == 2
-    assert "bad storage URL 'bogus'" in capsys.readouterr().err
+    assert "bad --storage URL 'bogus'" in capsys.readouterr().err
