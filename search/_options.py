@@ -7,6 +7,7 @@ Values are validated by :class:`space.ArchSpec`, so a bad value is one ``UserErr
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,20 +16,7 @@ import click
 
 from space import EFFICIENTNET_B0, ArchSpec, UserError
 
-SPEC_FIELDS = (
-    "block",
-    "expansion",
-    "se_ratio",
-    "experts",
-    "mid_conv",
-    "kernel",
-    "alpha",
-    "beta",
-    "gamma",
-    "phi",
-    "resolution",
-    "classes",
-)
+SPEC_FIELDS = tuple(field.name for field in dataclasses.fields(ArchSpec))
 
 _OPTIONS = [
     click.option("--block", default=None, help="Block type: standard | se | condconv."),
