@@ -1,4 +1,5 @@
-"""`search macs` and `search space fit`: count a spec's MACs, or fit phi to a budget."""
+"""`search macs` and `search space fit`: count a spec's MACs (and its training memory, from the
+same plan: ``space.memory``), or fit phi to a budget."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 import click
 
 from search._options import spec_from_options, spec_options
-from space import MacReport, count_spec, fit_phi, resolve
+from space import MacReport, UserError, count_spec, fit_phi, resolve
+from space.memory import PRECISIONS, MemoryEstimate, estimate_memory
+
+MIB = 1024**2
 
 
 def format_table(report: MacReport) -> str:
@@ -22,27 +26,57 @@ def format_table(report: MacReport) -> str:
     return "\n".join(lines)
 
 
+def format_memory(estimate: MemoryEstimate, batch_size: int) -> str:
+    return (
+        f"memory: {estimate.bytes_at(batch_size) / MIB:.1f} MiB for training at batch "
+        f"{batch_size} ({estimate.precision}): {estimate.fixed_bytes / MIB:.1f} MiB fixed + "
+        f"{estimate.per_image_bytes / MIB:.2f} MiB per image"
+    )
+
+
 @click.command("macs")
 @spec_options
+@click.option(
+    "--batch-size",
+    type=int,
+    default=256,
+    show_default=True,
+    help="Batch for the training-memory estimate.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="fp32",
+    show_default=True,
+    help="fp32 (the CPU trainer) or bf16 (CUDA autocast).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def macs_command(as_json: bool, **options: Any) -> None:
-    """Count the exact MACs and parameters of one architecture (no model is built)."""
+def macs_command(batch_size: int, precision: str, as_json: bool, **options: Any) -> None:
+    """Count the exact MACs and parameters of one architecture, and estimate its peak training
+    memory (no model is built)."""
+    if batch_size < 1:
+        raise UserError(f"--batch-size {batch_size} must be a positive integer, e.g. 256")
     spec = spec_from_options(options)
+    plan = resolve(spec)
     report = count_spec(spec)
+    estimate = estimate_memory(plan, precision)
     if as_json:
+        memory = {"batch_size": batch_size, "bytes": estimate.bytes_at(batch_size)}
         click.echo(
             json.dumps(
                 {
                     "spec": spec.canonical(),
-                    "resolution": resolve(spec).resolution,
+                    "resolution": plan.resolution,
                     **report.to_dict(),
+                    "memory": {**memory, **estimate.to_dict()},
                 }
             )
         )
         return
     click.echo(f"spec: {spec.canonical()}  (id {spec.spec_id})")
-    click.echo(f"input: 3x{resolve(spec).resolution}x{resolve(spec).resolution}")
+    click.echo(f"input: 3x{plan.resolution}x{plan.resolution}")
     click.echo(format_table(report))
+    click.echo(format_memory(estimate, batch_size))
 
 
 @click.group("space")

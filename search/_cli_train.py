@@ -4,11 +4,19 @@ A thin shell over ``trainers``: load the data set, split off validation, build a
 ``TrainConfig`` from the flags, call ``train_trial`` with a callback that prints one progress line
 per epoch on stderr, and print the record (one JSON object with ``--json``). ``--save DIR`` keeps
 ``spec.json`` and ``weights.pt`` so that ``search train --spec DIR/spec.json`` re-trains it.
+
+The trial never plans for more memory than the machine has: ``memory_limit_bytes`` is
+``trainers.device.available_memory_bytes`` of the device (taken before the data set is loaded,
+since the trainer counts the data set inside the limit), lowered by ``--max-memory`` less the same
+safety margin (measured: a CPU trial's RSS runs about 1.2x its planned bytes). A network
+that does not fit at micro-batch 1, a diverged loss and ``--time-limit`` are one-line errors.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +33,41 @@ from trainers import (
     train_trial,
     train_val_split,
 )
+from trainers.device import available_memory_bytes, planned_bytes
+from trainers.errors import InsufficientMemory, TrialError, format_bytes
+from trainers.planning import plan_memory
 
 _DEFAULTS = TrainConfig()
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kib": 1024,
+    "kb": 1000,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "mb": 1000**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "gb": 1000**3,
+    "t": 1024**4,
+    "tib": 1024**4,
+    "tb": 1000**4,
+}
+_SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*", re.IGNORECASE)
+
+
+def parse_size(text: str, flag: str = "--max-memory") -> int:
+    """``'8GiB' -> 8 * 2**30``, ``'500MB' -> 500 * 10**6``; K/M/G/T alone are binary (as in
+    ``free -g``); a bare number is bytes. Anything else is a ``UserError``."""
+    match = _SIZE.fullmatch(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise UserError(f"{flag} {text!r} is not a memory size; pass e.g. 8GiB, 500MB or 1e9")
+    value = float(match.group(1)) * _UNITS[unit]
+    if not (math.isfinite(value) and value >= 1):
+        raise UserError(f"{flag} {text!r} must be at least 1 byte; pass e.g. 8GiB")
+    return int(value)
 
 
 def _progress(report: EpochReport) -> bool:
@@ -75,6 +116,22 @@ def _progress(report: EpochReport) -> bool:
 @click.option("--threads", type=int, default=None, help="CPU threads (default: torch's).")
 @click.option("--compile", "use_compile", is_flag=True, help="Wrap the model in torch.compile.")
 @click.option(
+    "--max-memory",
+    "max_memory",
+    type=str,
+    default=None,
+    help="Most memory the trial may use, e.g. 8GiB or 500MB (default: what the device has "
+    "available); it plans for 80 % of it on the CPU, 90 % on CUDA, and larger networks "
+    "train in micro-batches.",
+)
+@click.option(
+    "--time-limit",
+    "time_limit",
+    type=float,
+    default=None,
+    help="Stop with an error after this many seconds (checked between steps).",
+)
+@click.option(
     "--save",
     "save_dir",
     type=click.Path(path_type=Path),
@@ -98,11 +155,17 @@ def train_command(
     seed: int,
     threads: int | None,
     use_compile: bool,
+    max_memory: str | None,
+    time_limit: float | None,
     save_dir: Path | None,
     as_json: bool,
     **options: Any,
 ) -> None:
     """Train one architecture on a data set and print validation accuracy, speed and size."""
+    torch_device = resolve_device(device)
+    limit = available_memory_bytes(torch_device)
+    if max_memory is not None:
+        limit = min(limit, planned_bytes(torch_device, parse_size(max_memory)))
     config = TrainConfig(
         epochs=epochs,
         warmup_epochs=warmup_epochs,
@@ -112,9 +175,11 @@ def train_command(
         weight_decay=weight_decay,
         label_smoothing=label_smoothing,
         seed=seed,
-        device=str(resolve_device(device)),
+        device=str(torch_device),
         compile=use_compile,
         threads=threads,
+        memory_limit_bytes=max(1, limit),
+        time_limit_s=time_limit,
     )
     train_data, _ = load_dataset(dataset, data_dir)
     given = options.get("classes")
@@ -125,12 +190,21 @@ def train_command(
         )
     spec = spec_from_options(options, classes=train_data.classes)
     train, val = train_val_split(train_data, val_fraction, seed, subset)
+    try:
+        plan = plan_memory(spec, train, val, config)
+    except InsufficientMemory as exc:
+        raise UserError(f"{exc}; pass a larger --max-memory or train a smaller network") from exc
     click.echo(
         f"training {spec.canonical()} on {dataset} ({len(train)} train / {len(val)} val images, "
-        f"{config.device}, {epochs} epochs)",
+        f"{config.device}, {epochs} epochs, micro-batch {plan.micro_batch} x "
+        f"{plan.accumulation_steps}, memory {format_bytes(plan.estimate_bytes)} of "
+        f"{format_bytes(limit)})",
         err=True,
     )
-    result = train_trial(spec, train, val, config, on_epoch=_progress, save_dir=save_dir)
+    try:
+        result = train_trial(spec, train, val, config, on_epoch=_progress, save_dir=save_dir)
+    except TrialError as exc:
+        raise UserError(str(exc)) from exc
     record = {
         "spec": spec.canonical(),
         "spec_id": spec.spec_id,
@@ -150,7 +224,7 @@ def train_command(
         shown = f"{value:.4f}" if isinstance(value, float) else value
         if key.endswith("_per_epoch"):
             shown = " ".join(f"{v:.4f}" for v in value)
-        click.echo(f"{key:<20}{shown}")
+        click.echo(f"{key:<22}{shown}")
 
 
 COMMANDS: list[click.Command] = [train_command]

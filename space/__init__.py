@@ -1,8 +1,10 @@
-"""The search space: architecture specs, compound scaling, the model builder and MAC counting."""
+"""The search space: architecture specs, compound scaling, the model builder, MAC counting and
+the training-memory estimate."""
 
 from space.errors import UserError
 from space.fit import Fit, fit_phi
 from space.macs import LayerCount, MacReport, count, count_spec
+from space.memory import MemoryEstimate, choose_micro_batch, estimate_memory
 from space.model import EfficientNet, build_model
 from space.plan import NetworkPlan, resolve
 from space.scaling import EFFICIENTNET_B0
@@ -18,11 +20,14 @@ __all__ = [
     "Fit",
     "LayerCount",
     "MacReport",
+    "MemoryEstimate",
     "NetworkPlan",
     "UserError",
     "build_model",
+    "choose_micro_batch",
     "count",
     "count_spec",
+    "estimate_memory",
     "fit_phi",
     "resolve",
 ]

@@ -4,14 +4,17 @@ Everything device-specific in the trainer goes through here, so the loop reads t
 CUDA gets bf16 autocast and channels_last (the fast path), the CPU runs plain float32 with
 deterministic algorithms (PyTorch's reproducibility notes:
 https://pytorch.org/docs/stable/notes/randomness.html), which is what tests and CI use.
+``available_memory_bytes`` says how much memory a trial may plan for (``space.memory``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 
@@ -107,3 +110,105 @@ def peak_memory_bytes(device: torch.device) -> int:
         return int(torch.cuda.max_memory_allocated(device))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+# Fractions of the measured figure a trial plans for; the rest is the safety margin.
+# CPU: glibc keeps freed heap memory (RSS measured 1.15-1.2x the planned live bytes at the
+# batches where planning binds, runtime included), so a fifth is kept back.
+# CUDA: cuDNN workspaces and the caching allocator's rounding are not in the estimate.
+CPU_PLANNED_FRACTION = 0.8
+CUDA_PLANNED_FRACTION = 0.9
+_NO_LIMIT = 1 << 60  # cgroup v1 writes ~2**63 for "no limit"
+
+
+def available_memory_bytes(device: torch.device | str, share: float = 1.0) -> int:
+    """Bytes a trial on ``device`` may plan for, when ``share`` of the device is its own (e.g.
+    ``1 / trials`` when trials run side by side).
+
+    CUDA: the device's total memory times ``share`` (an equal, start-order-independent share for
+    trials that share the GPU), capped at what is free right now (other processes, and this
+    process's CUDA context, hold the rest), times ``CUDA_PLANNED_FRACTION``.
+    CPU: ``MemAvailable`` of ``/proc/meminfo`` (memory the kernel can hand out without swapping,
+    page cache included), or the cgroup memory limit less its usage when that is lower (a
+    container's limit is what its OOM killer enforces), times ``share`` and
+    ``CPU_PLANNED_FRACTION``. Without ``/proc`` (macOS), the physical memory.
+    """
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share={share!r} must lie in (0, 1]")
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        return planned_bytes(device, min(total * share, free))
+    return planned_bytes(device, _host_available_bytes() * share)
+
+
+def planned_bytes(device: torch.device | str, memory: float) -> int:
+    """What a trial may plan for out of ``memory`` bytes of ``device``: the safety margin
+    (``CPU_PLANNED_FRACTION`` / ``CUDA_PLANNED_FRACTION``) taken off."""
+    cuda = torch.device(device).type == "cuda"
+    return int(memory * (CUDA_PLANNED_FRACTION if cuda else CPU_PLANNED_FRACTION))
+
+
+def _host_available_bytes(
+    meminfo: Path = Path("/proc/meminfo"),
+    proc_cgroup: Path = Path("/proc/self/cgroup"),
+    cgroup_root: Path = Path("/sys/fs/cgroup"),
+) -> int:
+    try:
+        available = meminfo_available(meminfo.read_text())
+    except OSError:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    headroom = cgroup_headroom(proc_cgroup, cgroup_root)
+    return available if headroom is None else min(available, headroom)
+
+
+def meminfo_available(text: str) -> int:
+    """``MemAvailable`` (kB) of a ``/proc/meminfo`` text, in bytes."""
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise OSError("no MemAvailable in /proc/meminfo")
+
+
+def cgroup_headroom(proc_cgroup: Path, cgroup_root: Path) -> int | None:
+    """The least ``limit - usage + inactive file cache`` over this process's memory cgroup and
+    its ancestors (v2 ``memory.max``/``memory.current``, v1 ``memory.limit_in_bytes``/
+    ``memory.usage_in_bytes``); None without a limit. Inactive file cache is reclaimable."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    candidates: list[tuple[Path, str, str]] = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # v2 unified hierarchy
+            candidates.append((cgroup_root / path.lstrip("/"), "memory.max", "memory.current"))
+        elif "memory" in controllers.split(","):
+            directory = cgroup_root / "memory" / path.lstrip("/")
+            candidates.append((directory, "memory.limit_in_bytes", "memory.usage_in_bytes"))
+    best: int | None = None
+    for directory, limit_name, usage_name in candidates:
+        for level in (directory, *directory.parents):
+            if not level.is_relative_to(cgroup_root):
+                break
+            headroom = _headroom(level, limit_name, usage_name)
+            if headroom is not None:
+                best = headroom if best is None else min(best, headroom)
+    return best
+
+
+def _headroom(directory: Path, limit_name: str, usage_name: str) -> int | None:
+    try:
+        raw = (directory / limit_name).read_text().strip()
+        if raw == "max" or int(raw) >= _NO_LIMIT:
+            return None
+        usage = int((directory / usage_name).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    inactive = 0
+    with contextlib.suppress(OSError, ValueError):
+        for line in (directory / "memory.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "inactive_file":
+                inactive = int(value)
+    return max(0, int(raw) - usage + inactive)

@@ -10,6 +10,14 @@ Optuna). MACs and parameters come from ``space.count_spec``, the same count the 
 The data set is moved to the device once, as uint8, and augmented there in batches
 (``trainers.augment``); CUDA adds bf16 autocast and channels_last. The same code runs on the CPU in
 float32 with deterministic algorithms, so the same seed, device and data give the same accuracy.
+
+Memory is planned before anything trains (``trainers.planning``, from ``space.memory``'s estimate
+counted from the plan like MACs): with ``TrainConfig.memory_limit_bytes``, the step runs in the
+largest micro-batches whose estimated peak fits the limit less the data set, accumulating
+gradients to keep the recipe's batch (``trainers.steps``); a network that does not fit at
+micro-batch 1 raises ``trainers.errors.InsufficientMemory`` without training. Between steps the
+loop checks for a non-finite loss (``Diverged``) and the optional ``time_limit_s``
+(``TrialTimeout``).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,8 +46,12 @@ from trainers.device import (
     resolve_device,
     synchronize,
 )
+from trainers.planning import plan_memory
 from trainers.schedule import learning_rate, warmup_epochs_used
-from trainers.steps import evaluate, train_epoch
+from trainers.steps import Watchdog, evaluate, train_epoch
+
+# On CUDA reading the loss waits for the GPU: the running loss is checked every this many steps.
+CUDA_LOSS_CHECK_EVERY = 25
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,9 @@ class TrainConfig:
     ``deterministic=None`` means "on the CPU only" (CUDA then autotunes cuDNN for speed);
     ``amp`` is bf16 autocast, used on CUDA only; ``compile`` wraps the model in ``torch.compile``;
     ``threads`` sets torch's CPU threads for the trial (None keeps the process setting).
+    ``memory_limit_bytes`` is what the trial may use on its device, data set included (None: no
+    limit and no micro-batching; ``trainers.device.available_memory_bytes`` gives a safe figure);
+    ``time_limit_s`` bounds the trial's wall time, checked between steps and before evaluation.
     """
 
     epochs: int = 55
@@ -66,6 +82,8 @@ class TrainConfig:
     amp: bool = True
     compile: bool = False
     threads: int | None = None
+    memory_limit_bytes: int | None = None
+    time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
         for name, flag in (("epochs", "--epochs"), ("batch_size", "--batch-size")):
@@ -75,6 +93,23 @@ class TrainConfig:
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise UserError(
                 f"threads={self.threads!r} must be a positive integer; pass --threads N"
+            )
+        limit = self.memory_limit_bytes
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise UserError(
+                f"memory_limit_bytes={limit!r} must be a positive integer; pass --max-memory 8GiB"
+            )
+        seconds = self.time_limit_s
+        if seconds is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not (math.isfinite(seconds) and seconds > 0)
+        ):
+            raise UserError(
+                f"time_limit_s={seconds!r} must be a positive number of seconds; "
+                "pass --time-limit 600"
             )
         if self.warmup_epochs < 0:
             raise UserError(f"warmup_epochs={self.warmup_epochs!r} must be >= 0")
@@ -109,7 +144,9 @@ class EpochReport:
 @dataclass(frozen=True)
 class TrialResult:
     """The trial's record: the last epoch's validation accuracy and loss, wall ``seconds`` of the
-    whole call, ``images_per_second`` over the training steps only (evaluation excluded)."""
+    whole call, ``images_per_second`` over the training steps only (evaluation excluded).
+    ``micro_batch`` x ``accumulation_steps`` covers the batch; ``memory_estimate_bytes`` is the
+    planned peak on the device at that micro-batch, data set included (``space.memory``)."""
 
     accuracy: float
     loss: float
@@ -122,6 +159,9 @@ class TrialResult:
     accuracy_per_epoch: tuple[float, ...]
     loss_per_epoch: tuple[float, ...]
     stopped_early: bool
+    micro_batch: int
+    accumulation_steps: int
+    memory_estimate_bytes: int
 
     def to_dict(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)
@@ -142,12 +182,17 @@ def train_trial(
 
     ``stopped_early`` is True only when epochs were left to run. ``save_dir`` receives
     ``spec.json``, ``weights.pt`` (the state dict, on the CPU) and ``result.json``.
-    CUDA out-of-memory propagates as ``torch.OutOfMemoryError``.
+    Raises ``InsufficientMemory`` (before training), ``Diverged`` and ``TrialTimeout``
+    (``trainers.errors``); CUDA out-of-memory propagates as ``torch.OutOfMemoryError``.
     """
     _check_data(spec, train, val)
     device = resolve_device(config.device)
     started = time.perf_counter()
     counted = count_spec(spec)
+    plan = plan_memory(spec, train, val, config)
+    watchdog = Watchdog(
+        started, config.time_limit_s, 1 if device.type == "cpu" else CUDA_LOSS_CHECK_EVERY
+    )
     deterministic = device.type == "cpu" if config.deterministic is None else config.deterministic
     with reproducible(device, deterministic), cpu_threads(config.threads):
         torch.manual_seed(config.seed)
@@ -180,7 +225,6 @@ def train_trial(
             lr=config.lr,
             final_lr=config.final_lr,
         )
-        eval_batch = config.eval_batch_size or 2 * config.batch_size
         reset_peak_memory(device)
         accuracies: list[float] = []
         losses: list[float] = []
@@ -191,12 +235,14 @@ def train_trial(
             train_loss, seen = train_epoch(
                 runner, optimizer, loss_fn, images, labels, transform, generator,
                 config.batch_size, rate_of_step, (epoch - 1) * steps_per_epoch, config.amp,
+                plan.micro_batch, epoch, watchdog,
             )  # fmt: skip
             synchronize(device)
             train_seconds += time.perf_counter() - epoch_start
             trained_images += seen
+            watchdog.check_time(epoch, steps_per_epoch)
             accuracy, loss = evaluate(
-                runner, val_images, val_labels, transform, eval_batch, config.amp
+                runner, val_images, val_labels, transform, plan.eval_batch, config.amp
             )
             accuracies.append(accuracy)
             losses.append(loss)
@@ -218,6 +264,9 @@ def train_trial(
             accuracy_per_epoch=tuple(accuracies),
             loss_per_epoch=tuple(losses),
             stopped_early=stopped,
+            micro_batch=plan.micro_batch,
+            accumulation_steps=plan.accumulation_steps,
+            memory_estimate_bytes=plan.estimate_bytes,
         )
     if save_dir is not None:
         save_trial(Path(save_dir), spec, model, result)

@@ -3,13 +3,23 @@
 The data set lives on the training device as uint8 tensors; batches are index gathers from it and
 are augmented there (``trainers.augment``), so there is no DataLoader and no worker process: on
 a GPU the whole epoch is kernel launches. Losses are accumulated on the device and read once per
-epoch, so the host never waits for the GPU inside the loop. Shared by ``trainers.loop`` and the
-throughput benchmark.
+epoch (or every ``Watchdog.loss_every`` steps), so the host rarely waits for the GPU inside the
+loop. Shared by ``trainers.loop`` and the throughput benchmark.
+
+Gradient accumulation: a step may run as several micro-batches of at most ``micro_batch`` images
+(sizes as equal as possible, so no micro-batch is a lone image), each loss scaled by its share of
+the batch, ``n_i / N``, so the summed gradient is the full batch's mean-loss gradient and the
+update is the recipe's. As in timm's and Hugging Face's accumulation,
+BatchNorm then normalises with micro-batch statistics (and updates its running statistics once
+per micro-batch), the one way in which the step differs from a full batch.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +27,35 @@ from torch import nn
 
 from trainers.augment import BatchTransform
 from trainers.device import autocast
+from trainers.errors import Diverged, TrialTimeout
+
+
+@dataclass(frozen=True)
+class Watchdog:
+    """The trial faults checked between steps: the wall-clock limit and a non-finite loss.
+
+    ``started`` is the trial's ``time.perf_counter()`` at its start. ``loss_every``: 1 checks
+    every step (exact; reading the loss is free on the CPU); on CUDA each read waits for the GPU,
+    so the epoch's running loss sum is read every ``loss_every`` steps and at the epoch's end
+    (NaN and inf survive the sum, so a divergence is never missed, only reported a few steps
+    late).
+    """
+
+    started: float
+    time_limit_s: float | None = None
+    loss_every: int = 1
+
+    def check_time(self, epoch: int, step: int) -> None:
+        if self.time_limit_s is None:
+            return
+        elapsed = time.perf_counter() - self.started
+        if elapsed > self.time_limit_s:
+            raise TrialTimeout(self.time_limit_s, elapsed, epoch, step)
+
+    def check_loss(self, loss_sum: torch.Tensor, epoch: int, step: int) -> None:
+        value = float(loss_sum)
+        if not math.isfinite(value):
+            raise Diverged(epoch, step, value)
 
 
 def train_step(
@@ -26,14 +65,40 @@ def train_step(
     inputs: torch.Tensor,
     targets: torch.Tensor,
     amp: bool,
+    micro_batch: int | None = None,
 ) -> torch.Tensor:
-    """Forward (bf16 autocast on CUDA when ``amp``), backward, update; returns the detached loss."""
+    """Forward (bf16 autocast on CUDA when ``amp``), backward, update; returns the detached mean
+    loss. With ``micro_batch`` < batch, the gradient is accumulated over micro-batches."""
+    optimizer.zero_grad(set_to_none=True)
+    batch = inputs.shape[0]
+    loss_sum = torch.zeros((), device=inputs.device)
+    parts = micro_batches(batch, micro_batch)
+    for part, labels in zip(inputs.tensor_split(parts), targets.tensor_split(parts), strict=True):
+        loss_sum += accumulate(model, loss_fn, part, labels, batch, amp)
+    optimizer.step()
+    return loss_sum / batch
+
+
+def micro_batches(batch: int, micro_batch: int | None) -> int:
+    """How many micro-batches of at most ``micro_batch`` images a ``batch`` is split into."""
+    return 1 if micro_batch is None else -(-batch // micro_batch)
+
+
+def accumulate(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    batch: int,
+    amp: bool,
+) -> torch.Tensor:
+    """Forward and backward of one micro-batch of a ``batch``-image step, its loss scaled by
+    ``len(inputs) / batch``; returns the detached loss summed over the micro-batch's images."""
     with autocast(inputs.device, amp):
         loss = loss_fn(model(inputs), targets)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+    share = inputs.shape[0] / batch
+    (loss * share if share != 1.0 else loss).backward()
+    return loss.detach().float() * inputs.shape[0]
 
 
 def train_epoch(
@@ -48,9 +113,15 @@ def train_epoch(
     rate_of_step: Callable[[int], float],
     first_step: int,
     amp: bool,
+    micro_batch: int | None = None,
+    epoch: int = 1,
+    watchdog: Watchdog | None = None,
 ) -> tuple[float, int]:
     """One shuffled pass; the last partial batch is dropped (as DataLoader's ``drop_last``) unless
-    it is the only one. Returns (mean training loss, images trained on)."""
+    it is the only one. Each micro-batch is gathered and augmented on its own, so memory follows
+    the micro-batch; with one micro-batch per step the random draws are those of a whole batch.
+    Raises ``TrialTimeout`` / ``Diverged`` through ``watchdog``. Returns (mean training loss,
+    images trained on)."""
     model.train()
     count = images.shape[0]
     order = torch.randperm(count, generator=generator, device=images.device)
@@ -58,13 +129,21 @@ def train_epoch(
     loss_sum = torch.zeros((), device=images.device)
     seen = 0
     for step in range(steps):
+        if watchdog is not None:
+            watchdog.check_time(epoch, step + 1)
         index = order[step * batch_size : (step + 1) * batch_size]
-        inputs = transform.train(images[index], generator)
         for group in optimizer.param_groups:
             group["lr"] = rate_of_step(first_step + step)
-        loss = train_step(model, optimizer, loss_fn, inputs, labels[index], amp)
-        loss_sum += loss.float() * index.numel()
+        optimizer.zero_grad(set_to_none=True)
+        for chunk in index.tensor_split(micro_batches(index.numel(), micro_batch)):
+            inputs = transform.train(images[chunk], generator)
+            loss_sum += accumulate(model, loss_fn, inputs, labels[chunk], index.numel(), amp)
+        optimizer.step()
         seen += index.numel()
+        if watchdog is not None and (step + 1) % watchdog.loss_every == 0:
+            watchdog.check_loss(loss_sum, epoch, step + 1)
+    if watchdog is not None:
+        watchdog.check_loss(loss_sum, epoch, steps)
     return float(loss_sum) / seen, seen
 
 

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from search.cli import main
+from space import ArchSpec
+from space.memory import estimate_memory
 
 
 def test_macs_json_paper_preset(capsys: pytest.CaptureFixture[str]) -> None:
@@ -23,7 +25,22 @@ def test_macs_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["macs", "--block", "se", "--classes", "10"]) == 0
     out = capsys.readouterr().out
     assert "stem" in out and "classifier" in out
-    assert out.strip().splitlines()[-1].split()[1] == f"{195_178_816 - 1280 * 90:,}"
+    lines = out.strip().splitlines()
+    assert lines[-2].split()[1] == f"{195_178_816 - 1280 * 90:,}"
+    assert lines[-1].startswith("memory: ") and "at batch 256 (fp32)" in lines[-1]
+
+
+def test_macs_memory(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["macs"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "memory: 7450.1 MiB for training at batch 256 (fp32): 26.6 MiB fixed + 29.00 MiB per image"
+    )
+    assert main(["macs", "--json", "--batch-size", "64", "--precision", "bf16"]) == 0
+    record = json.loads(capsys.readouterr().out)["memory"]
+    estimate = estimate_memory(ArchSpec(), "bf16")
+    assert record == {"batch_size": 64, "bytes": estimate.bytes_at(64), **estimate.to_dict()}
+    assert record["bytes"] == record["fixed_bytes"] + 64 * record["per_image_bytes"]
+    assert record["precision"] == "bf16" and record["per_image_bytes"] < 29.00 * 2**20 / 1.9
 
 
 def test_fit(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,6 +58,8 @@ def test_fit(capsys: pytest.CaptureFixture[str]) -> None:
         (["macs", "--block", "resnet"], "block='resnet'"),
         (["macs", "--expansion", "many"], "'many' is not a valid integer"),
         (["macs", "--nope"], "No such option"),
+        (["macs", "--precision", "fp16"], "'fp16' is not one of 'fp32', 'bf16'"),
+        (["macs", "--batch-size", "0"], "--batch-size 0 must be a positive integer"),
     ],
 )
 def test_bad_values_one_line_exit_2(

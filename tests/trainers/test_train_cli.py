@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
+from search._cli_train import parse_size
 from search.cli import main
+from space import ArchSpec
+from space.memory import estimate_memory
+from trainers.device import CPU_PLANNED_FRACTION
 
 FAST = ["--expansion", "1", "--resolution", "8", "--batch-size", "4", "--threads", "1"]
 
@@ -90,3 +95,59 @@ def test_errors_are_one_line(
         assert "CUDA is not available" in _one_error_line(
             capsys, ["train", *data, "--device", "cuda"]
         )
+
+
+def test_parse_size() -> None:
+    assert parse_size("8GiB") == 8 * 2**30
+    assert parse_size("500MB") == 500 * 10**6
+    assert parse_size("1.5g") == 3 * 2**29
+    assert parse_size("1e9") == 10**9
+    assert parse_size(" 12 ") == 12
+
+
+def test_max_memory_plans_micro_batches(
+    fashion_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """12 Fashion-MNIST images (11 train, 1 val) of 28 x 28 bytes and int64 labels are on the
+    device; a limit that fits the estimate at 2 images trains batch 4 as 2 x 2 (--max-memory
+    plans for CPU_PLANNED_FRACTION of what it is given)."""
+    estimate = estimate_memory(ArchSpec(expansion=1, resolution=8, classes=10))
+    limit = 12 * (28 * 28 + 8) + estimate.bytes_at(2)
+    given = math.ceil(limit / CPU_PLANNED_FRACTION)
+    argv = ["train", "--data-dir", str(fashion_dir), "--epochs", "1", "--device", "cpu", *FAST]
+    assert main([*argv, "--max-memory", str(given), "--json"]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    assert (record["micro_batch"], record["accumulation_steps"]) == (2, 2)
+    assert record["memory_estimate_bytes"] == limit
+    assert "micro-batch 2 x 2, memory " in captured.err.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--max-memory", "lots"], "--max-memory 'lots' is not a memory size"),
+        (["--max-memory", "8 potatoes"], "is not a memory size; pass e.g. 8GiB"),
+        (["--max-memory", "0"], "must be at least 1 byte"),
+        (["--max-memory", "1KB"], "memory: needs "),
+        (["--time-limit", "0"], "--time-limit"),
+    ],
+)
+def test_limits_are_one_line(
+    fashion_dir: Path, capsys: pytest.CaptureFixture[str], flags: list[str], fragment: str
+) -> None:
+    argv = ["train", "--data-dir", str(fashion_dir), "--epochs", "1", "--device", "cpu", *FAST]
+    assert fragment in _one_error_line(capsys, [*argv, *flags])
+
+
+def test_divergence_is_one_error_line(
+    fashion_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--data-dir", str(fashion_dir), "--epochs", "1", "--device", "cpu", *FAST]
+    assert main([*argv, "--lr", "1e9"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[1:] == [
+        "error: diverged: loss is nan at epoch 1 step 2; "
+        "a lower --lr or a smaller network may train"
+    ]
