@@ -1,6 +1,6 @@
 """Training images/second: a plain DataLoader loop versus the trainers' on-device fast path.
 
-For the paper preset (DESIGN.md section 1; standard and se blocks, 10 classes) this trains a fixed
+For the paper preset (docs/design.md sec. 1; standard and se blocks, 10 classes) this trains a fixed
 number of SGD steps twice, from the same initial weights, on Fashion-MNIST (or synthetic uint8
 images with ``--synthetic``):
 

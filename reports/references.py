@@ -1,4 +1,4 @@
-"""The paper's reference networks (DESIGN.md sections 1 and 6) placed on the report's plot.
+"""The paper's reference networks (docs/design.md sections 1 and 6) placed on the report's plot.
 
 The reference setting reports accuracies for the phi=0 paper preset with the standard and the SE
 block. The report marks them where the study actually measured them (a completed trial whose
@@ -36,7 +36,7 @@ def same_network(spec: ArchSpec) -> ArchSpec:
 
     At phi=0 the coefficients have no effect and the automatic resolution is 56 px; the SE ratio
     only matters for ``se``/``condconv`` blocks and the expert count only for ``condconv``
-    (DESIGN.md section 2). Two specs build the same network iff their normal forms are equal.
+    (docs/design.md section 2). Two specs build the same network iff their normal forms are equal.
     """
     changes: dict[str, object] = {}
     if spec.phi == 0.0:

@@ -15,27 +15,18 @@ from pathlib import Path
 
 import optuna
 import sqlalchemy
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from search.storage import parse_url
+from search.storage import mask_url, parse_url, scrub
 from space import UserError
 
 DEFAULT_STORAGE = "sqlite:///search.db"
 
 
-def display_url(url: str) -> str:
-    """The URL as safe to print: the password (if any) is masked."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return url
-
-
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """An Optuna RDB storage for ``url``; ``UserError`` if it is not an existing Optuna database."""
     parsed = parse_url(url)  # the same URL checks (and messages) as `search run`
-    shown = display_url(url)
+    shown = mask_url(url)  # the password never reaches a message or the report
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if not database or database == ":memory:" or not Path(database).is_file():
@@ -47,14 +38,14 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         engine = sqlalchemy.create_engine(url)
     except (NoSuchModuleError, ImportError, ArgumentError) as exc:
         raise UserError(
-            f"cannot open storage {shown}: {exc}; use sqlite:///PATH.db or install the "
+            f"cannot open storage {shown}: {scrub(str(exc))}; use sqlite:///PATH.db or install the "
             "database driver (e.g. pip install 'effnas[postgres]')"
         ) from exc
     try:
         has_studies = sqlalchemy.inspect(engine).has_table("studies")
     except SQLAlchemyError as exc:
         reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).splitlines()[0]
-        raise UserError(f"cannot read storage {shown}: {reason}") from exc
+        raise UserError(f"cannot read storage {shown}: {scrub(reason)}") from exc
     finally:
         engine.dispose()
     if not has_studies:
@@ -67,7 +58,8 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             warnings.simplefilter("ignore")
             return optuna.storages.RDBStorage(url, skip_table_creation=True)
     except (SQLAlchemyError, RuntimeError) as exc:
-        raise UserError(f"cannot open storage {shown}: {str(exc).splitlines()[0]}") from exc
+        reason = scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise UserError(f"cannot open storage {shown}: {reason}") from exc
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
@@ -85,12 +77,12 @@ def load_study(storage: optuna.storages.BaseStorage, name: str | None, url: str)
             name = names[0]
         else:
             raise UserError(
-                f"pass --study NAME: {display_url(url)} holds {len(names)} studies "
+                f"pass --study NAME: {mask_url(url)} holds {len(names)} studies "
                 f"({', '.join(names) or 'none'})"
             )
     if name not in names:
         raise UserError(
-            f"no study named {name!r} in {display_url(url)}; existing studies: "
+            f"no study named {name!r} in {mask_url(url)}; existing studies: "
             f"{', '.join(names) or 'none'}"
         )
     return optuna.load_study(study_name=name, storage=storage)

@@ -12,8 +12,9 @@ from reports.export import export_trial
 from reports.html import render_report
 from reports.png import write_pngs
 from reports.records import study_data
-from reports.storage import DEFAULT_STORAGE, display_url, load_study, open_storage
+from reports.storage import DEFAULT_STORAGE, load_study, open_storage
 from reports.table import to_csv, to_json
+from search.storage import mask_url
 from space import UserError
 
 _STUDY_HELP = "Study name (may be left out when the storage holds exactly one study)."
@@ -57,7 +58,7 @@ def report_command(
 ) -> None:
     """Pareto report of a study: accuracy vs MACs, curves, coefficients, trial table."""
     study = load_study(open_storage(storage), study_name, storage)
-    data = study_data(study, display_url(storage))
+    data = study_data(study, mask_url(storage))
     rows = report_rows(data)
     figures = report_figures(data) if fmt == "html" or png_dir is not None else {}
     if fmt == "html":

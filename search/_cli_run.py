@@ -1,7 +1,7 @@
 """`search run`, `search studies` and `search best`: the search commands (issue 6).
 
 Option values combine as: SearchConfig defaults < ``--preset`` < flags; the search space as:
-the full space of DESIGN.md < the preset's ``[space]`` < ``--space FILE`` < pin flags
+the full space of docs/design.md < the preset's ``[space]`` < ``--space FILE`` < pin flags
 (``--block se --experts 4 ...``).
 """
 
@@ -20,7 +20,8 @@ from search.config import DEFAULT_STORAGE, SearchConfig
 from search.ledger import Counts, pareto_front, status_of
 from search.presets import PRESET_KEYS, load_preset
 from search.progress import summary_table
-from search.storage import check_database, open_storage
+from search.storage import check_database, mask_url, open_storage, scrub, url_secrets
+from search.userfiles import read_text_file
 from space.searchspace import SearchSpace, load_space_file
 
 # what a preset may set, less the two keys read separately, plus the flag a preset cannot set
@@ -56,6 +57,7 @@ def run_command(**options: Any) -> None:
     from search.run import run_search
 
     config = build_config(options)
+    _hide_password_from_ray(config.storage)
     try:
         summary = run_search(config)
     except KeyboardInterrupt:
@@ -74,27 +76,60 @@ def run_command(**options: Any) -> None:
     if summary.interrupted:
         _print_resume(config)
         sys.exit(130)
-    click.echo(f"dashboard: optuna-dashboard {summary.storage}", err=True)
+    click.echo(dashboard_line(summary.storage), err=True)
+
+
+def dashboard_line(storage: str) -> str:
+    """The closing hint; the password, if the URL has one, is masked (``search.storage``)."""
+    shown = mask_url(storage)
+    note = " (password masked: give it through PGPASSWORD or ~/.pgpass)" if shown != storage else ""
+    return f"dashboard: optuna-dashboard {shlex.quote(shown)}{note}"
+
+
+def resume_line(storage: str, argv: list[str]) -> str:
+    """The Ctrl-C hint: this command line with every storage password masked."""
+    command = shlex.join(["search", *(scrub(arg, [storage]) for arg in argv)])
+    return f"interrupted; resume with: {command}"
 
 
 def _print_resume(config: SearchConfig) -> None:
-    command = shlex.join(["search", *sys.argv[1:]])
-    click.echo(f"interrupted; resume with: {command}", err=True)
+    click.echo(resume_line(config.storage, sys.argv[1:]), err=True)
+
+
+def _hide_password_from_ray(storage: str) -> None:
+    """Ray records the driver's command line (psutil's cmdline, not ``sys.argv``) as the job's
+    entrypoint, which `ray list jobs` and the dashboard show to everyone on a cluster; when the
+    storage URL has a password, give Ray the masked command line instead."""
+    if not url_secrets(storage):
+        return
+    import ray._private.utils as ray_utils
+
+    if hasattr(ray_utils, "get_entrypoint_name"):
+        entrypoint = scrub(ray_utils.get_entrypoint_name(), [storage])
+        ray_utils.get_entrypoint_name = lambda: entrypoint
 
 
 def build_config(options: dict[str, Any]) -> SearchConfig:
-    """Defaults < preset < flags; space: full < preset [space] < --space file < pin flags."""
-    preset = load_preset(options["preset"]) if options.get("preset") else {}
+    """Defaults < preset < flags; space: full < preset [space] < --space file < pin flags.
+
+    A flag given as 0 is a value, never "unset": only ``None`` falls back to the preset.
+    """
+    preset_name = options.get("preset")
+    preset = load_preset(preset_name) if preset_name is not None else {}
     values: dict[str, Any] = {k: preset[k] for k in _RUN_KEYS if k in preset}
     values.update({k: options[k] for k in _RUN_KEYS if options.get(k) is not None})
-    budget = options.get("budget_flops") or preset.get("budget_flops")
+    budget = options.get("budget_flops")
+    if budget is None:
+        budget = preset.get("budget_flops")
     if budget is None:
         raise click.UsageError("Missing option '--budget-flops' (e.g. --budget-flops 3e8)")
     space_values: dict[str, Any] = dict(preset.get("space", {}))
-    source = f"--preset {options['preset']}" if options.get("preset") else "the space"
-    if options.get("space_file"):
-        space_values.update(load_space_file(options["space_file"]))
-        source = f"--space {options['space_file']}"
+    source = f"--preset {preset_name}" if preset_name is not None else "the space"
+    space_file = options.get("space_file")
+    if space_file is not None:
+        read_text_file(space_file, "--space")  # binary, directory, not UTF-8: one line
+        space_values.update(load_space_file(space_file))
+        source = f"--space {space_file}"
     pins = given_spec_values({**options, "b0": False})
     space_values.update({k: v for k, v in pins.items() if v is not None})
     if pins:
@@ -130,7 +165,7 @@ def studies_command(storage: str, as_json: bool) -> None:
             click.echo(json.dumps(row))
         return
     if not rows:
-        click.echo(f"no studies in {storage}")
+        click.echo(f"no studies in {mask_url(storage)}")
         return
     header = f"{'study':<24}{'trials':>7}{'complete':>9}{'pruned':>7}{'infeas.':>8}"
     click.echo(f"{header}{'failed':>7}{'running':>8}{'waiting':>8}{'best acc':>9}")
@@ -156,8 +191,9 @@ def best_command(study: str, storage: str, as_json: bool) -> None:
     try:
         loaded = optuna.load_study(study_name=study, storage=open_storage(storage))
     except KeyError as exc:
+        shown = mask_url(storage)
         raise UserError(
-            f"no study {study!r} in {storage}; list them with `search studies --storage {storage}`"
+            f"no study {study!r} in {shown}; list them with `search studies --storage {shown}`"
         ) from exc
     trials = loaded.get_trials(deepcopy=False)
     front = pareto_front(trials)

@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from search._options import spec_from_options, spec_options
+from search.bounds import check_train_options
 from space import UserError
 from trainers import (
     DATASETS,
@@ -162,6 +163,7 @@ def train_command(
     **options: Any,
 ) -> None:
     """Train one architecture on a data set and print validation accuracy, speed and size."""
+    check_train_options(locals())  # the flags, before any data is loaded
     torch_device = resolve_device(device)
     limit = available_memory_bytes(torch_device)
     if max_memory is not None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from search.userfiles import read_text_file
 from space import EFFICIENTNET_B0, ArchSpec, UserError
 
 SPEC_FIELDS = tuple(field.name for field in dataclasses.fields(ArchSpec))
@@ -58,10 +59,11 @@ def given_spec_values(options: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     spec_file = options.get("spec_file")
     if spec_file is not None:
+        text = read_text_file(spec_file, "--spec")
         try:
-            values.update(ArchSpec.from_json(Path(spec_file).read_text()).to_dict())
-        except OSError as exc:
-            raise UserError(f"cannot read spec file {spec_file}: {exc.strerror}") from exc
+            values.update(ArchSpec.from_json(text).to_dict())
+        except RecursionError as exc:  # json's parser recurses once per nesting level
+            raise UserError(f"--spec file {str(spec_file)!r} is nested too deeply") from exc
     if options.get("b0"):
         values.update(EFFICIENTNET_B0)
     values.update({k: options[k] for k in SPEC_FIELDS if options.get(k) is not None})

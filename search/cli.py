@@ -2,15 +2,23 @@
 
 Every user mistake surfaces as one line on stderr and exit code 2: project ``UserError``s and
 click's own usage errors alike. Ctrl-C exits with 130 after the command has said how to resume.
+
+The last line of defence for secrets (issue 9): whatever an error message says, it is printed
+through ``search.storage.scrub`` with the command's storage URLs, so a password that a driver or
+an exception echoed never reaches the terminal, and always on one line. An unexpected exception
+prints its traceback through the same filter (exit 1).
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
+import traceback
 
 import click
 
 from search._cli_space import macs_command, space_group
+from search.storage import scrub
 from space import UserError
 
 
@@ -42,24 +50,41 @@ def _register_optional_commands() -> None:
 _register_optional_commands()
 
 
+def storage_urls(argv: list[str]) -> list[str]:
+    """The values of ``--storage`` in a command line (``--storage URL`` and ``--storage=URL``)."""
+    urls = [value for flag, value in itertools.pairwise(argv) if flag == "--storage"]
+    return urls + [arg.split("=", 1)[1] for arg in argv if arg.startswith("--storage=")]
+
+
+def _error(message: str, urls: list[str]) -> None:
+    """One line on stderr, every known storage password masked."""
+    line = " ".join(scrub(message, urls).splitlines())
+    click.echo(f"error: {line}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    urls = storage_urls(args)
     try:
-        cli.main(args=argv, prog_name="search", standalone_mode=False)
+        cli.main(args=args, prog_name="search", standalone_mode=False)
     except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
+        _error(str(exc), urls)
         return 2
     except click.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        _error(f"{exc.format_message()}{hint}", urls)
         return 2
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        _error(exc.format_message(), urls)
         return exc.exit_code or 1
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         return 130
+    except Exception:  # a bug: show the traceback, but never a password in it
+        sys.stderr.write(scrub(traceback.format_exc(), urls))
+        return 1
     return 0
 
 

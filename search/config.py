@@ -1,20 +1,34 @@
 """The validated configuration of one `search run` (issue 6), and the part a study must keep.
 
 Everything a user can get wrong is checked here, before any file or database is touched, so a
-bad flag never leaves a half-created study behind. ``identity()`` is what the study records in
-its "config" user attr: re-running under the same study name with a different identity is
-refused (see ``search.storage``), while operational settings (trials, concurrency, device, Ray
-address) may change between a run and its resume.
+bad flag never leaves a half-created study behind; every number has a maximum (``search.bounds``,
+and ``space.fit.MAX_BUDGET_MACS`` for the budget) and every float must be finite.
+``identity()`` is what the study records in its "config" user attr: re-running under the same
+study name with a different identity is refused (see ``search.storage``), while operational
+settings (trials, concurrency, device, Ray address) may change between a run and its resume.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search.bounds import (
+    MAX_BATCH_SIZE,
+    MAX_CONCURRENCY,
+    MAX_EPOCHS,
+    MAX_GPUS_PER_TRIAL,
+    MAX_SEED,
+    MAX_STUDY_NAME,
+    MAX_SUBSET,
+    MAX_TRIALS,
+    MAX_VAL_FRACTION,
+    check_float,
+    check_int,
+)
 from space import UserError
+from space.fit import check_budget
 from space.searchspace import SearchSpace
 from trainers.data import DATASETS
 
@@ -50,17 +64,31 @@ class SearchConfig:
     weights_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.budget_macs) or self.budget_macs <= 0:
-            raise UserError(
-                f"--budget-flops {self.budget_macs!r} is not a positive number of MACs; "
-                "pass e.g. --budget-flops 3e8"
-            )
-        _positive("trials", self.trials, "--trials 20")
-        _positive("epochs", self.epochs, "--epochs 5")
-        _positive("concurrency", self.concurrency, "--concurrency 2")
-        _positive("batch_size", self.batch_size, "--batch-size 256")
+        object.__setattr__(self, "budget_macs", check_budget(self.budget_macs))
+        check_int("trials", self.trials, 1, MAX_TRIALS, "--trials")
+        check_int("epochs", self.epochs, 1, MAX_EPOCHS, "--epochs")
+        check_int("concurrency", self.concurrency, 1, MAX_CONCURRENCY, "--concurrency")
+        check_int("batch_size", self.batch_size, 1, MAX_BATCH_SIZE, "--batch-size")
+        check_int("seed", self.seed, 0, MAX_SEED, "--seed")
         if self.subset is not None:
-            _positive("subset", self.subset, "--subset 1000")
+            check_int("subset", self.subset, 2, MAX_SUBSET, "--subset")
+        check_float(
+            "val_fraction",
+            self.val_fraction,
+            0.0,
+            MAX_VAL_FRACTION,
+            "--val-fraction",
+            open_low=True,
+        )
+        for name, value in (
+            ("dataset", self.dataset),
+            ("strategy", self.strategy),
+            ("device", self.device),
+            ("study", self.study),
+            ("storage", self.storage),
+        ):
+            if not isinstance(value, str):
+                raise UserError(f"{name}={value!r} must be a string, e.g. --{name} NAME")
         if self.dataset not in DATASETS:
             raise UserError(
                 f"unknown dataset {self.dataset!r}; choose --dataset from {{{', '.join(DATASETS)}}}"
@@ -74,20 +102,25 @@ class SearchConfig:
             raise UserError(
                 f"unknown device {self.device!r}; choose --device from {{{', '.join(DEVICES)}}}"
             )
-        if self.gpus_per_trial is not None and not (0.0 <= self.gpus_per_trial <= 8.0):
-            raise UserError(
-                f"--gpus-per-trial {self.gpus_per_trial!r} must lie in [0, 8] "
-                "(e.g. 0.25 lets four trials share one GPU)"
+        if self.gpus_per_trial is not None:
+            check_float(
+                "gpus_per_trial",
+                self.gpus_per_trial,
+                0.0,
+                MAX_GPUS_PER_TRIAL,
+                "--gpus-per-trial",
             )
         if self.gpus_per_trial and self.device == "cpu":
             raise UserError("--gpus-per-trial > 0 needs --device cuda or auto, not --device cpu")
-        if not (0.0 < self.val_fraction < 1.0):
-            raise UserError(f"val_fraction={self.val_fraction!r} must lie in (0, 1), e.g. 0.1")
         if not self.study.strip():
             raise UserError("--study must be a non-empty name, e.g. --study effnas-fmnist")
+        if len(self.study) > MAX_STUDY_NAME or not self.study.isprintable():
+            raise UserError(
+                f"--study must be at most {MAX_STUDY_NAME} printable characters (Optuna's "
+                "limit) without line breaks, e.g. --study effnas-fmnist"
+            )
         if self.b0:
             self.space.start_point()  # raises when the space excludes B0's coefficients
-        object.__setattr__(self, "budget_macs", int(self.budget_macs))
 
     @property
     def max_attempts(self) -> int:
@@ -113,8 +146,3 @@ class SearchConfig:
         if self.weights_dir is None:
             return None
         return Path(self.weights_dir).expanduser().resolve() / self.study / f"trial-{number}"
-
-
-def _positive(name: str, value: Any, example: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UserError(f"{name}={value!r} must be a positive integer (>= 1), e.g. {example}")

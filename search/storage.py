@@ -8,12 +8,21 @@ resumes, so
 - SQLite runs in WAL journaling with a 30 s busy timeout (SQLite's documented recipe for one
   writer plus concurrent readers), so the dashboard can read a running search without
   "database is locked"; only the driver process writes.
+
+A storage URL may carry a password (``postgresql+psycopg://user:PASSWORD@host/db``), and it must
+never reach an output, a log, a report or a stored attribute (issue 9). Every URL shown to the
+user goes through :func:`mask_url` (SQLAlchemy's ``render_as_string(hide_password=True)``, the
+same ``***`` the HTML report shows), and every error message goes through :func:`scrub` before
+it is printed (``search.cli``), which removes the passwords of every URL this process has parsed.
+Better still, keep the password out of the URL: psycopg reads ``PGPASSWORD`` and ``~/.pgpass``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +39,11 @@ METRIC_NAMES = ["accuracy", "macs"]
 SQLITE_TIMEOUT_S = 30
 _OPTUNA_TABLES = {"studies", "trials", "version_info"}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+MASK = "***"
+# a URL's password in free text: scheme://user:PASSWORD@ and ?password=... / &password=...
+_AUTHORITY_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^\s:/@]*:)[^\s@]*@")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&\s'\"]*", re.IGNORECASE)
+_SECRETS: set[str] = set()  # passwords of every storage URL this process has seen (for scrub)
 
 
 @dataclass(frozen=True)
@@ -41,25 +55,85 @@ class ExistingStudy:
     config: dict[str, Any] | None
 
 
+def _parsed_or_none(url: str) -> URL | None:
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError, TypeError):
+        return None
+
+
+def url_secrets(url: str) -> set[str]:
+    """The password(s) in ``url``, as written and as decoded (empty when it has none)."""
+    found = {m.group(0)[len(m["head"]) : -1] for m in _AUTHORITY_PASSWORD.finditer(url)}
+    found |= {m.group(0)[len(m["head"]) :] for m in _QUERY_PASSWORD.finditer(url)}
+    parsed = _parsed_or_none(url)
+    if parsed is not None:
+        found.add(parsed.password or "")
+        query = parsed.query.get("password")
+        found.update([query] if isinstance(query, str) else list(query or ()))
+    return {secret for secret in found if secret and secret != MASK}
+
+
+def remember_secrets(urls: Iterable[str]) -> None:
+    """Register the passwords of ``urls`` so that :func:`scrub` removes them from any text."""
+    for url in urls:
+        _SECRETS.update(url_secrets(url))
+
+
+def mask_url(url: str) -> str:
+    """The URL as safe to print: its password (and any ``password=`` query value) is ``***``.
+
+    The one masking function of the project: the CLI's messages, the final ``dashboard:`` line,
+    the resume hint and the HTML report all use it. A URL without a password is returned as
+    given; one SQLAlchemy cannot parse is masked by pattern.
+    """
+    remember_secrets([url])
+    parsed = _parsed_or_none(url)
+    if parsed is None:
+        return _mask_patterns(url)
+    if parsed.password is None and "password" not in parsed.query:
+        return url
+    return _mask_patterns(parsed.render_as_string(hide_password=True))
+
+
+def _mask_patterns(text: str) -> str:
+    text = _AUTHORITY_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@", text)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+
+
+def scrub(text: str, urls: Iterable[str] = ()) -> str:
+    """``text`` with every known storage password replaced by ``***`` (the last line of defence).
+
+    Known: the passwords of ``urls`` and of every URL parsed or masked in this process so far;
+    any other ``scheme://user:PASSWORD@`` in the text is masked by pattern too.
+    """
+    remember_secrets(urls)
+    text = _mask_patterns(text)
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
 def parse_url(url: str) -> URL:
-    """The SQLAlchemy URL, or a UserError naming the bad text and the expected form."""
+    """The SQLAlchemy URL, or a UserError naming the bad text (password masked) and the form."""
+    shown = mask_url(url)  # also registers the password for scrub()
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:
         raise UserError(
-            f"bad --storage URL {url!r}: {exc}; use e.g. sqlite:///search.db or "
+            f"bad --storage URL {shown!r}: {exc}; use e.g. sqlite:///search.db or "
             "postgresql+psycopg://user@host/db"
         ) from exc
     try:
         parsed.get_dialect()
     except NoSuchModuleError as exc:
         raise UserError(
-            f"bad --storage URL {url!r}: unknown database dialect {parsed.drivername!r}; "
+            f"bad --storage URL {shown!r}: unknown database dialect {parsed.drivername!r}; "
             "use sqlite:///FILE or postgresql+psycopg://..."
         ) from exc
     except ImportError as exc:
         raise UserError(
-            f"--storage URL {url!r} needs the database driver {exc.name!r}, which is not "
+            f"--storage URL {shown!r} needs the database driver {exc.name!r}, which is not "
             "installed; install it or use sqlite:///FILE"
         ) from exc
     return parsed
@@ -86,14 +160,14 @@ def check_database(url: str, must_exist: bool = False) -> URL:
 def _check_sqlite_file(path: Path, url: str, must_exist: bool) -> None:
     if not path.exists():
         if must_exist:
-            raise UserError(f"no study database at {str(path)!r}; check --storage {url}")
+            raise UserError(f"no study database at {str(path)!r}; check --storage {mask_url(url)}")
         if not path.parent.is_dir():
             raise UserError(
                 f"cannot create {str(path)!r}: directory {str(path.parent)!r} does not exist"
             )
         return
     if path.is_dir():
-        raise UserError(f"--storage {url} points at a directory, not a database file")
+        raise UserError(f"--storage {mask_url(url)} points at a directory, not a database file")
     with path.open("rb") as handle:
         header = handle.read(len(_SQLITE_MAGIC))
     if not header:
@@ -120,7 +194,7 @@ def _check_server(parsed: URL, url: str) -> None:
         engine.dispose()
     except (SQLAlchemyError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot reach --storage {url}: {reason}") from exc
+        raise UserError(f"cannot reach --storage {mask_url(url)}: {scrub(reason)}") from exc
 
 
 def _sqlite_query(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -194,7 +268,7 @@ def check_compatible(existing: ExistingStudy, config: dict[str, Any], storage_ur
     wanted = tuple(d.name for d in DIRECTIONS)
     if existing.directions != wanted:
         raise UserError(
-            f"study {existing.name!r} in {storage_url} has objective directions "
+            f"study {existing.name!r} in {mask_url(storage_url)} has objective directions "
             f"{list(existing.directions)}, not {list(wanted)} (maximise accuracy, minimise "
             "MACs); pass a new --study name"
         )
@@ -230,4 +304,5 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": connect_args})
     except (SQLAlchemyError, OSError) as exc:
-        raise UserError(f"cannot open --storage {url}: {str(exc).splitlines()[0]}") from exc
+        reason = scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise UserError(f"cannot open --storage {mask_url(url)}: {reason}") from exc

@@ -1,13 +1,13 @@
 """The network's building blocks: squeeze-excite, CondConv and the inverted-residual block.
 
 - ``SqueezeExcite`` follows Hu et al. (2018) as used in EfficientNet: pool, 1x1 reduce, ReLU,
-  1x1 expand, sigmoid, multiply. DESIGN.md fixes its width at ``Ne / R`` of the expanded channels.
+  1x1 expand, sigmoid, multiply. docs/design.md fixes its width at ``Ne / R`` expanded channels.
 - ``CondConv2d`` follows Yang et al. (2019, CondConv): ``M`` expert kernels are mixed per sample,
   ``W = sum_m r_m W_m``, and the batch runs as one grouped convolution with ``B * groups`` groups,
   exactly as timm's ``CondConv2d`` does. The routing vector comes from the block
   (``CondConvMBConv``): one ``sigmoid(linear(avgpool(x)))`` per block input, shared by the block's
   three convs as in timm's ``CondConvResidual``; squeeze-excite stays a plain module (also timm).
-- ``MBConv`` is the inverted residual of MobileNetV2 / EfficientNet (DESIGN.md section 2).
+- ``MBConv`` is the inverted residual of MobileNetV2 / EfficientNet (docs/design.md section 2).
 
 Every module here is built from a :class:`~space.plan.BlockPlan`, the same record the MAC counter
 reads.

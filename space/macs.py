@@ -1,6 +1,6 @@
 """Exact analytic MAC and parameter counts, from the plan alone (no model is built).
 
-Convention (DESIGN.md section 3, as in the EfficientNet paper and thop): the headline counts the
+Convention (docs/design.md sec. 3, as in the EfficientNet paper and thop): the headline counts the
 multiply-accumulates of the trainable operations, i.e. every convolution
 ``k*k*Cin/groups*Cout*Hout*Wout`` and every linear layer ``in*out``; squeeze-excite's two 1x1
 convs, CondConv's routing layer and its kernel mixing (``M`` multiplies per kernel weight per

@@ -1,4 +1,4 @@
-"""Build the PyTorch network of DESIGN.md section 1 from an :class:`ArchSpec`.
+"""Build the PyTorch network of docs/design.md section 1 from an :class:`ArchSpec`.
 
 stem (3x3 conv, BN, ReLU) -> blocks stage by stage -> head (1x1 conv, BN, ReLU) -> global average
 pool -> linear. Everything is read from the resolved :class:`~space.plan.NetworkPlan`, the same

@@ -4,11 +4,11 @@ The plan is the single meeting point of ``space.model`` (PyTorch modules) and ``
 (analytic MACs/params): both read the same :class:`BlockPlan` fields, so they cannot disagree on a
 channel count, a spatial size or a group count.
 
-Choices where DESIGN.md is silent, each following timm's EfficientNet builder:
+Choices where docs/design.md is silent, each following timm's EfficientNet builder:
 - "same" padding ``k // 2``, so a stride-2 conv gives ``ceil(H / 2)``;
 - the SE hidden width is ``max(1, round(Ne / R))`` (timm's ``SqueezeExcite`` rounding);
 - the expansion 1x1 conv is kept even for expansion 1, so every block has the same diagram
-  (timm would switch to a depthwise-separable block; DESIGN.md's table has one block shape).
+  (timm would switch to a depthwise-separable block; docs/design.md's table has one block shape).
 """
 
 from __future__ import annotations

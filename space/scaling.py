@@ -24,7 +24,7 @@ EFFICIENTNET_B0 = {"alpha": 1.2, "beta": 1.1, "gamma": 1.15}
 
 @dataclass(frozen=True)
 class Row:
-    """DESIGN.md row: ``repeats`` blocks ``in_ch -> out_ch``, first with ``stride``."""
+    """docs/design.md row: ``repeats`` blocks ``in_ch -> out_ch``, first with ``stride``."""
 
     repeats: int
     in_ch: int
@@ -37,7 +37,7 @@ class Row:
         return self.in_ch == self.out_ch and self.stride == 1
 
 
-# DESIGN.md section 1, after the stem and before the head.
+# docs/design.md section 1, after the stem and before the head.
 BASELINE_ROWS: tuple[Row, ...] = (
     Row(1, 16, 16, 1),
     Row(1, 16, 24, 1),

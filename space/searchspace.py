@@ -1,4 +1,4 @@
-"""The search space of DESIGN.md section 5, with pins and narrowed ranges, sampled through Optuna.
+"""The search space of docs/design.md sec. 5, with pins and narrowed ranges, sampled through Optuna.
 
 Dimensions: block {standard, se, condconv}, expansion {1, 2, 3, 4, 6}, SE ratio {2, 4, 8, 16},
 experts {2, 4, 8}, middle conv {depthwise, dense}, kernel {3, 5}, and the compound-scaling
@@ -94,7 +94,7 @@ class SearchSpace:
         """Build from ``{"block": ["se", "condconv"], "alpha": [1.0, 1.5], "se_ratio": 4, ...}``.
 
         Lists narrow a dimension (a ``[low, high]`` range for alpha/beta/gamma), scalars pin it.
-        Unknown keys and values outside DESIGN.md's sets raise :class:`UserError` naming them.
+        Unknown keys and values outside docs/design.md's sets raise :class:`UserError` naming them.
         """
         unknown = sorted(set(data) - set(KNOWN_KEYS))
         if unknown:
@@ -267,9 +267,9 @@ def _choices(name: str, raw: Any, allowed: tuple[Any, ...], source: str) -> tupl
     bad = [v for v in values if isinstance(v, bool) or v not in allowed]
     if bad:
         raise UserError(
-            f"{name} value(s) {bad} in {source} are not in DESIGN.md's set {list(allowed)}"
+            f"{name} value(s) {bad} in {source} are not in docs/design.md's set {list(allowed)}"
         )
-    # keep DESIGN.md's order and drop duplicates, so equal spaces have equal configs
+    # keep docs/design.md's order and drop duplicates, so equal spaces have equal configs
     return tuple(v for v in allowed if v in values)
 
 

@@ -1,6 +1,6 @@
 """The architecture spec: one frozen, validated value that every layer of the project passes on.
 
-The search space (DESIGN.md section 5) samples an :class:`ArchSpec`; the scaling rules
+The search space (docs/design.md section 5) samples an :class:`ArchSpec`; the scaling rules
 (``space.scaling``) resolve it into a :class:`~space.plan.NetworkPlan`; the model builder and the
 MAC counter both consume that plan; the trainer trains it; the study stores its canonical string;
 the report prints it. Because the spec is frozen and validated at construction, nothing downstream
@@ -60,7 +60,7 @@ def _fmt_float(value: float) -> str:
 class ArchSpec:
     """One candidate network: block options plus compound-scaling coefficients.
 
-    Defaults are the paper preset of DESIGN.md section 1: standard block, depthwise 3x3 middle
+    Defaults are the paper preset of docs/design.md section 1: standard block, depthwise 3x3 middle
     conv, expansion 4, phi = 0 (so alpha/beta/gamma have no effect), 56 px, 100 classes.
     ``se_ratio`` only matters for the ``se`` and ``condconv`` blocks and ``experts`` only for
     ``condconv``; they are kept (not zeroed) so a spec can be re-pinned to another block type.

@@ -1,6 +1,6 @@
 """Batched augmentation on the training device: resize, per-sample random crop + flip, normalise.
 
-The recipe is DESIGN.md section 6's "resize 64, crop 56", i.e. the EfficientNet/timm convention of
+The recipe is docs/design.md sec. 6's "resize 64, crop 56", i.e. the EfficientNet/timm convention of
 resizing to ``round(res / 0.875)`` and cropping ``res`` (timm's ``crop_pct=0.875``), with a random
 crop and a random horizontal flip for training and the centre crop for evaluation.
 
@@ -25,7 +25,7 @@ MODEL_CHANNELS = 3
 
 
 def resize_size(resolution: int) -> int:
-    """The pre-crop size: 56 -> 64 (DESIGN.md), 224 -> 256 (ImageNet)."""
+    """The pre-crop size: 56 -> 64 (docs/design.md), 224 -> 256 (ImageNet)."""
     return round(resolution / CROP_FRACTION)
 
 

@@ -1,7 +1,7 @@
 """Data sets held whole in memory as uint8 tensors, and the reproducible train/validation split.
 
 Short search trials are dominated by input handling when images are decoded and augmented per
-sample on the CPU; the small data sets of DESIGN.md section 7 (Fashion-MNIST, CIFAR, Tiny-ImageNet)
+sample on the CPU; the small data sets of docs/design.md sec. 7 (Fashion-MNIST, CIFAR, TinyImageNet)
 fit in memory as uint8, so every split is one :class:`ImageData` of tensors that the trainer can
 move to the accelerator once (see ``trainers.augment`` for the batched, on-device augmentation).
 

@@ -1,6 +1,6 @@
 """Train one architecture with the reference recipe and report validation accuracy every epoch.
 
-The recipe is DESIGN.md section 6 (the seeds' Table 2): SGD with momentum 0.9 (Nesterov, as in
+The recipe is docs/design.md section 6 (the seeds' Table 2): SGD with momentum 0.9 (Nesterov, as in
 timm's ``sgd`` optimiser), batch 256, learning rate 0.01 with linear warm-up and a cosine fall to
 0.001 (``trainers.schedule``), optional label smoothing (Szegedy et al., 2016), any number of
 epochs. After every epoch the caller's ``on_epoch`` sees the validation top-1 accuracy and loss and

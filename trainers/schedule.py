@@ -1,6 +1,6 @@
 """The learning-rate schedule of the reference recipe: linear warm-up, then cosine decay.
 
-DESIGN.md section 6 (from the seeds' Table 2) fixes 5 warm-up epochs out of 55 and a learning rate
+docs/design.md sec. 6 (from the seeds' Table 2) fixes 5 warm-up epochs out of 55 and a learning rate
 "0.01 falling to 0.001" without naming the curve; we use the cosine curve of SGDR (Loshchilov &
 Hutter, 2017) as timm's ``CosineLRScheduler`` does, with ``lr_min = final_lr``, because it keeps
 the rate high for longer than a linear fall, which matters for short search trials. The rate is

@@ -74,7 +74,11 @@ def _complete(spec: ArchSpec, curve: list[float], **extra: Any) -> optuna.trial.
 
 def write_study(path: Path, running: bool = False, weights_dir: Path | None = None) -> str:
     """Create the study described in the module docstring; returns its storage URL."""
-    url = f"sqlite:///{path}"
+    return write_study_at(f"sqlite:///{path}", running, weights_dir)
+
+
+def write_study_at(url: str, running: bool = False, weights_dir: Path | None = None) -> str:
+    """The same study in any storage URL (e.g. PostgreSQL); returns ``url``."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=url, study_name=STUDY, directions=["maximize", "minimize"])
     with warnings.catch_warnings():

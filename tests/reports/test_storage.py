@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reports.storage import display_url, load_study, open_storage
+from reports.storage import load_study, open_storage
+from search.storage import mask_url
 from space import UserError
 
 
@@ -50,4 +51,4 @@ def test_unknown_study_lists_existing(make_study: Callable[..., str]) -> None:
 
 
 def test_password_is_masked() -> None:
-    assert display_url("postgresql://me:secret@db/x") == "postgresql://me:***@db/x"
+    assert mask_url("postgresql://me:secret@db/x") == "postgresql://me:***@db/x"

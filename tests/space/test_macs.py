@@ -49,7 +49,7 @@ def test_se_and_condconv_extras_by_hand() -> None:
 
 
 def _zero(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-    """BatchNorm and pooling are outside the headline (DESIGN.md section 3)."""
+    """BatchNorm and pooling are outside the headline (docs/design.md section 3)."""
 
 
 def _condconv_rule(

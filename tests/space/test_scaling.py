@@ -1,4 +1,4 @@
-"""Compound scaling and its single rounding function (DESIGN.md section 4)."""
+"""Compound scaling and its single rounding function (docs/design.md section 4)."""
 
 from __future__ import annotations
 

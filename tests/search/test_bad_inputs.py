@@ -1,0 +1,199 @@
+"""Bad inputs to every command: one line on stderr, exit 2, the study database byte-identical.
+
+Issue 9's table of user mistakes (values above the maxima of ``search.bounds``, NaN/inf, zero
+flags over a preset, presets of the wrong type, binary/directory/non-UTF-8 files, bad storage
+URLs) runs through the real console entry point against one existing study database, written
+like `search run` writes it (Optuna's schema, WAL journaling). Each case must be refused before
+anything starts: ``ray.init`` is replaced by a function that fails the test, and after each case
+the database file hashes as before and its write-ahead log holds no frame.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from search.bounds import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_SUBSET, MAX_TRIALS
+from search.cli import main
+from tests.fixtures_pg import free_port
+from tests.reports.conftest import STUDY, write_study
+
+BAD_FILES: dict[str, bytes] = {
+    "binary.toml": bytes(range(256)) * 4,  # NUL bytes: a binary file
+    "latin1.toml": "block = 'caf\xe9'\n".encode("latin-1"),  # not UTF-8
+    "lots.toml": b'budget_flops = "lots"\n',
+    "half.toml": b"budget_flops = 3e8\nepochs = 1.5\n",
+    "yes.toml": b"budget_flops = 3e8\ntrials = true\n",
+    "space_type.toml": b'budget_flops = 3e8\n[space]\nexpansion = "big"\n',
+    "space_scalar.toml": b"budget_flops = 3e8\nspace = 5\n",
+    "unknown.toml": b"budget_flops = 3e8\nlearning_rate = 0.1\n",
+    "broken.toml": b"budget_flops = = 3\n",
+    "huge.toml": b"budget_flops = 1e30\n",
+    "storage.toml": b'budget_flops = 3e8\nstorage = ["sqlite:///x.db"]\n',
+    "alpha.toml": b"alpha = [3.0, 4.0]\n",
+    "list.json": b"[1, 2, 3]\n",
+    "phi.json": b'{"phi": 99}\n',
+    "nan.json": b'{"alpha": NaN}\n',
+    "deep.json": b"[" * 100_000 + b"]" * 100_000,
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The study database (WAL, like `search run`'s) and the bad files ("binary.toml" is
+    ``{binary_toml}`` in a command line)."""
+    root = tmp_path_factory.mktemp("bad-inputs")
+    db = root / "study.db"
+    write_study(db)
+    with sqlite3.connect(db) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+    gc.collect()
+    for name, data in BAD_FILES.items():
+        (root / name).write_bytes(data)
+    (root / "folder.toml").mkdir()
+    names = {name.replace(".", "_"): str(root / name) for name in [*BAD_FILES, "folder.toml"]}
+    return {"db": str(db), "url": f"sqlite:///{db}", "root": str(root), **names}
+
+
+# (command line with {placeholders} from `world`, a fragment the one error line must contain)
+TINY = "--budget-flops 3e7 --subset 300 --epochs 1 --device cpu"
+RUN = f"run --storage {{url}} --study {STUDY} {TINY}"
+PG = "postgresql+psycopg://me:pw@127.0.0.1:{port}/effnas"
+CASES: list[tuple[str, str]] = [
+    # `search run`: numbers above the maxima, below the minima, NaN and infinity
+    (f"{RUN} --budget-flops 1e30", "above the maximum 1e+14"),
+    (f"{RUN} --budget-flops inf", "not a positive number"),
+    (f"{RUN} --budget-flops nan", "not a positive number"),
+    (f"{RUN} --budget-flops -5", "not a positive number"),
+    ("run --storage {url} --preset quick --budget-flops 0", "budget 0.0 is not a positive"),
+    (
+        f"{RUN} --epochs 1000000",
+        f"epochs=1000000 is out of range; pass --epochs as an integer in [1, {MAX_EPOCHS}]",
+    ),
+    (f"{RUN} --epochs 0", "epochs=0 is out of range"),
+    ("run --storage {url} --preset quick --epochs 0", "epochs=0 is out of range"),
+    (f"{RUN} --trials 1000000", f"[1, {MAX_TRIALS}]"),
+    (f"{RUN} --trials 0", "trials=0"),
+    (f"{RUN} --subset 100000000", f"[2, {MAX_SUBSET}]"),
+    (f"{RUN} --subset 1", "subset=1 is out of range"),
+    (f"{RUN} --batch-size 10000000", f"[1, {MAX_BATCH_SIZE}]"),
+    (f"{RUN} --concurrency 100000", "[1, 1024]"),
+    (f"{RUN} --val-fraction 0.9", "(0, 0.5]"),
+    (f"{RUN} --val-fraction nan", "val_fraction=nan is not a finite number"),
+    (f"{RUN} --gpus-per-trial 16", "[0, 8]"),
+    (f"{RUN} --gpus-per-trial inf", "gpus_per_trial=inf is not a finite number"),
+    (f"{RUN} --seed -1", "seed=-1 is out of range"),
+    (f"{RUN} --seed 99999999999", "[0, 2147483647]"),
+    (f"{RUN} --phi 9", "phi must lie in [0, 8]"),
+    (f"{RUN} --resolution 5000", "[8, 1024]"),
+    (f"{RUN} --alpha inf", "alpha range [inf, inf]"),
+    (f"{RUN} --trials 1e3", "'1e3' is not a valid integer"),
+    (f"{RUN} --study=", "--study must be a non-empty name"),
+    (f"{RUN} --study {'s' * 600}", "at most 512 printable characters"),
+    (f"{RUN} --dataset mnist", "unknown dataset 'mnist'"),
+    (f"{RUN} --device tpu", "unknown device 'tpu'"),
+    (f"{RUN} --strategy greedy", "unknown strategy 'greedy'"),
+    (f"{RUN} --budget-flops 1e6", "below the smallest network"),
+    (f"run --storage {{url}} --study {STUDY} --budget-flops 4e8", "different configuration"),
+    # presets: unknown, wrong types, broken files
+    ("run --storage {url} --preset nosuch", "unknown --preset 'nosuch'"),
+    ("run --storage {url} --preset {lots_toml}", "budget_flops = 'lots' in --preset"),
+    ("run --storage {url} --preset {half_toml}", "epochs = 1.5 in --preset"),
+    ("run --storage {url} --preset {yes_toml}", "trials = True in --preset"),
+    ("run --storage {url} --preset {space_type_toml}", "expansion value(s) ['big']"),
+    ("run --storage {url} --preset {space_scalar_toml}", "space = 5 in --preset"),
+    ("run --storage {url} --preset {storage_toml}", "must be a TOML string"),
+    ("run --storage {url} --preset {unknown_toml}", "unknown key(s) ['learning_rate']"),
+    ("run --storage {url} --preset {broken_toml}", "is not valid TOML"),
+    ("run --storage {url} --preset {huge_toml}", "above the maximum 1e+14"),
+    ("run --storage {url} --preset {binary_toml}", "is a binary file"),
+    ("run --storage {url} --preset {latin1_toml}", "is not UTF-8 text"),
+    ("run --storage {url} --preset {folder_toml}", "is a directory"),
+    # --space and --spec files
+    (f"{RUN} --space {{binary_toml}}", "--space file"),
+    (f"{RUN} --space {{latin1_toml}}", "is not UTF-8 text (byte 0xe9"),
+    (f"{RUN} --space {{folder_toml}}", "is a directory"),
+    (f"{RUN} --space {{alpha_toml}}", "alpha range [3, 4]"),
+    (f"{RUN} --space {{list_json}}", "must hold a table"),
+    (f"{RUN} --space {{root}}/missing.toml", "No such file or directory"),
+    (f"{RUN} --spec {{binary_toml}}", "is a binary file"),
+    (f"{RUN} --spec /dev/zero", "is not a regular file"),
+    (f"{RUN} --spec {{deep_json}}", "nested too deeply"),
+    # storage URLs
+    (f"run --storage nonsense {TINY}", "bad --storage URL 'nonsense'"),
+    (f"run --storage foodb://h/x {TINY}", "unknown database dialect 'foodb'"),
+    (f"run --storage {PG} {TINY}", "cannot reach --storage postgresql+psycopg://me:***@"),
+    (f"run --storage sqlite:///{{root}}/no/dir.db {TINY}", "does not exist"),
+    (f"run --storage sqlite:///{{binary_toml}} {TINY}", "not a study database"),
+    # the other commands
+    ("macs --expansion 99", "expansion=99 is out of range"),
+    ("macs --phi nan", "phi=nan is out of range"),
+    ("macs --spec {phi_json}", "phi must lie in [0, 8]"),
+    ("macs --spec {nan_json}", "alpha=nan is out of range"),
+    ("macs --spec {latin1_toml}", "is not UTF-8 text"),
+    ("macs --spec {folder_toml}", "is a directory"),
+    ("space fit --budget-flops 1e30", "above the maximum 1e+14"),
+    ("space fit --budget-flops nan", "not a positive number"),
+    ("train --epochs 1000000", f"[1, {MAX_EPOCHS}]"),
+    ("train --batch-size 0", "batch_size=0 is out of range"),
+    ("train --lr inf", "lr=inf is not a finite number"),
+    ("train --seed -5", "seed=-5 is out of range"),
+    ("train --val-fraction 1.5", "(0, 0.5]"),
+    ("train --threads 100000", "[1, 1024]"),
+    ("train --spec {binary_toml}", "is a binary file"),
+    ("studies --storage sqlite:///{root}/missing.db", "no study database"),
+    ("studies --storage nonsense", "bad --storage URL 'nonsense'"),
+    (f"studies --storage {PG}", "cannot reach --storage postgresql+psycopg://me:***@"),
+    ("best --storage {url} --study nope", "no study 'nope'"),
+    ("best --storage {url}", "Missing option '--study'"),
+    ("report --storage {url} --study nope", "no study named 'nope'"),
+    ("report --storage {url} --format xml", "Invalid value for '--format'"),
+    ("report --storage bogus", "bad --storage URL 'bogus'"),
+    ("export --storage {url} --study {STUDY} --trial 99 --out {root}/e", "has no trial 99"),
+    ("export --storage {url} --trial x --out {root}/e", "'x' is not a valid integer"),
+    ("export --storage {url} --study nope --trial 0 --out {root}/e", "no study named 'nope'"),
+]
+
+
+def wal_bytes(db: Path) -> int:
+    wal = db.with_name(db.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_there_are_forty_and_more_cases() -> None:
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize(
+    ("command", "fragment"), CASES, ids=[c[0].replace(RUN, "run...")[:70] for c in CASES]
+)
+def test_bad_input_is_one_line_and_leaves_the_database(
+    command: str,
+    fragment: str,
+    world: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ray
+
+    def no_ray(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a bad input must be refused before Ray starts")
+
+    monkeypatch.setattr(ray, "init", no_ray)
+    db = Path(world["db"])
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    argv = command.format(**world, STUDY=STUDY, port=free_port()).split()
+    capsys.readouterr()
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert err.startswith("error: ") and fragment in err, err
+    # a write would be in the file or, while a connection stays open, in the write-ahead log
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert wal_bytes(db) == 0
+    assert not Path(world["root"], "e").exists()
