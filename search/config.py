@@ -23,6 +23,7 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 DEFAULT_STORAGE = "sqlite:///search.db"
 DEFAULT_STUDY = "effnas"
 MAX_ATTEMPTS_PER_TRIAL = 20  # infeasible candidates allowed per requested trial
+MAX_TRIAL_TIMEOUT_S = 7 * 24 * 3600.0  # --trial-timeout: a week
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class SearchConfig:
     ray_address: str | None = None
     b0: bool = False
     weights_dir: str | None = None
+    trial_timeout: float | None = None  # seconds; the driver stops a trial that runs longer
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.budget_macs) or self.budget_macs <= 0:
@@ -83,6 +85,14 @@ class SearchConfig:
             raise UserError("--gpus-per-trial > 0 needs --device cuda or auto, not --device cpu")
         if not (0.0 < self.val_fraction < 1.0):
             raise UserError(f"val_fraction={self.val_fraction!r} must lie in (0, 1), e.g. 0.1")
+        if self.trial_timeout is not None and not (
+            isinstance(self.trial_timeout, int | float)
+            and 0 < self.trial_timeout <= MAX_TRIAL_TIMEOUT_S
+        ):
+            raise UserError(
+                f"--trial-timeout {self.trial_timeout!r} must be a number of seconds in "
+                f"(0, {MAX_TRIAL_TIMEOUT_S:.0f}] (a week), e.g. --trial-timeout 3600"
+            )
         if not self.study.strip():
             raise UserError("--study must be a non-empty name, e.g. --study effnas-fmnist")
         if self.b0:
