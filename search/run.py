@@ -109,7 +109,7 @@ def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSumm
                 remaining = config.trials - Counts.of(study.get_trials(deepcopy=False)).done
                 if remaining > 0:
                     interrupted = _tune(config, searcher, train, val, resources, remaining)
-                    progress.close()
+                progress.close()
             trials = study.get_trials(deepcopy=False)
         except STORAGE_ERRORS as exc:
             raise UserError(storage_error_message(config.storage, exc)) from exc
@@ -137,7 +137,8 @@ def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSumm
 
 
 def storage_error_message(storage: str, exc: BaseException) -> str:
-    """One line for a study database that cannot be written (e.g. "database or disk is full").
+    """One line for a study database (or Ray Tune's temporary files: an ``OSError``) that
+    cannot be written, e.g. "database or disk is full".
 
     Names an SQLite file, never a server URL (it may hold a password)."""
     root: BaseException = exc
@@ -146,6 +147,8 @@ def storage_error_message(storage: str, exc: BaseException) -> str:
     detail = one_line(str(root).strip().splitlines()[0] if str(root).strip() else "", 200)
     path = sqlite_path(parse_url(storage))
     where = f"the study database {str(path)!r}" if path else "the study database"
+    if isinstance(root, OSError) and root.filename:
+        where, detail = repr(str(root.filename)), root.strerror or detail
     return (
         f"cannot write to {where}: {detail or type(root).__name__}; the study keeps every "
         "finished trial: free space (or fix the database), then run the same command to resume"

@@ -12,13 +12,14 @@ bridge gets the traps of issue 6 wrong for this project:
 
 Faults (issue 9): a trial that errors is FAIL with the one-line reason
 :class:`~search.faults.TrialWatch` reads from Ray's record of the error; only trials the driver
-itself stops (Ctrl-C / SIGTERM) are re-queued, once. Several drivers may search one study: this
-one holds a lease on each trial it runs (``search.lease``), counts the live trials of the others
-towards ``--trials``, and recovers only trials whose lease has expired. A storage error (a full
-disk) stops the search: nothing more can be written, the caller reports it in one line, and the
-trials still RUNNING are recovered by the next run.
+itself stops (Ctrl-C / SIGTERM) and trials a dead driver left RUNNING are re-queued, once.
+Several drivers may search one study: this one holds a lease on each trial it runs
+(``search.lease``), counts the live trials of the others towards ``--trials``, and recovers only
+trials whose lease has expired. A storage error (a full disk) stops the search: nothing more can
+be written, the caller reports it in one line, and the trials still RUNNING are recovered by the
+next run.
 
-Only this object (in the driver process) writes the study: the per-epoch accuracy goes into user
+In each driver process, only this object writes the study: the per-epoch accuracy goes into user
 attrs as results arrive, so `optuna-dashboard` shows the search live.
 """
 
@@ -182,7 +183,9 @@ class StudySearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         trial = self._live.get(trial_id)
-        if trial is None or result.get("final") or "accuracy" not in result or self.stopping:
+        if trial is None or result.get("final") or "accuracy" not in result:
+            return
+        if self.storage_error is not None:
             return
         try:
             self._store_epoch(trial_id, trial, result)

@@ -12,6 +12,7 @@ import pytest
 
 from search.cli import main
 from search.faults import TrialFailed, ray_error_reason
+from search.run import storage_error_message
 
 MEMORY_MONITOR = """1 worker(s) were killed due to the node running low on memory. Memory on the
 node (IP: 127.0.0.1, ID: 0827) was 2.92GB used / 23.54GB limit (0.123976)
@@ -65,3 +66,22 @@ def test_trial_timeout_must_be_a_sane_number_of_seconds(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: --trial-timeout {float(value)!r}")
     assert "(0, 604800] (a week)" in err and not db.exists()
+
+
+def test_a_storage_error_is_one_line_without_the_server_url() -> None:
+    import sqlite3
+
+    from optuna.exceptions import StorageInternalError
+
+    try:
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as full:
+            raise StorageInternalError("An exception is raised during the commit.") from full
+    except StorageInternalError as exc:
+        on_sqlite = storage_error_message("sqlite:////data/s.db", exc)
+        on_server = storage_error_message("postgresql+psycopg://me:s3cret@db.example/s", exc)
+    assert on_sqlite.startswith("cannot write to the study database '/data/s.db': database or")
+    assert "\n" not in on_sqlite and "run the same command to resume" in on_sqlite
+    assert on_server.startswith("cannot write to the study database: database or disk is full")
+    assert "s3cret" not in on_server and "db.example" not in on_server

@@ -52,7 +52,7 @@ def test_a_raising_trial_and_a_killed_worker_each_fail_alone(
     blocked = tmp_path / "weights" / study / "trial-0"
     blocked.parent.mkdir(parents=True)
     blocked.write_text("a file where trial 0's weights directory should go\n")
-    args = [*tiny_args, "--trials", "4", "--concurrency", "1", "--epochs", "2", "--b0"]
+    args = [*tiny_args, "--trials", "3", "--concurrency", "1", "--b0"]
     args += ["--weights-dir", str(tmp_path / "weights"), *storage(db, study)]
     driver = start_driver(args, tmp_path, study)
     try:
@@ -83,7 +83,7 @@ def test_a_raising_trial_and_a_killed_worker_each_fail_alone(
     assert killed.reason.startswith(f"worker died: process {worker.pid} "), killed.reason
     assert "SIGKILL" in killed.reason
     searched = [r for r in rows if r.attrs.get("status") != "infeasible"]
-    assert len(searched) == 4  # --trials 4: the two failures count, the others were trained
+    assert len(searched) == 3  # --trials 3: the two failures count, the third was trained
     others = [r for r in searched if r.number not in (0, victim)]
     assert [r.state for r in others] and {r.state for r in others} <= {"COMPLETE", "PRUNED"}
     assert not any(r.state in ("RUNNING", "WAITING") or "requeued_from" in r.attrs for r in rows)
@@ -119,10 +119,11 @@ def test_trial_timeout_stops_a_hung_trial(tmp_path: Path, tiny_args: list[str]) 
 def test_memory_monitor_kills_are_out_of_memory_failures(
     tmp_path: Path, tiny_args: list[str]
 ) -> None:
-    memory = psutil.virtual_memory()
-    used = 1 - memory.available / memory.total
+    from ray._private.utils import get_system_memory, get_used_memory
+
+    used = get_used_memory() / get_system_memory()  # as Ray counts it (cgroup-aware)
     # 5 % as in the issue; lower on a machine that uses less, so the monitor always fires
-    threshold = min(0.05, round(used / 2, 3))
+    threshold = max(0.001, min(0.05, round(used / 2, 3)))
     db, study = tmp_path / "oom.db", "oom"
     args = [*tiny_args, "--trials", "2", "--concurrency", "1", *storage(db, study)]
     env = {"RAY_memory_usage_threshold": str(threshold)}
