@@ -51,6 +51,9 @@ _RUN_KEYS = (
 @click.option("--batch-size", "batch_size", type=int, default=None, help="Training batch size.")
 @click.option("--val-fraction", "val_fraction", type=float, default=None, help="e.g. 0.1.")
 @click.option("--weights-dir", "weights_dir", default=None, help="Save each trial's weights.")
+@click.option(
+    "--trial-timeout", "trial_timeout", type=float, default=None, help="Stop a trial after S s."
+)
 @spec_options
 def run_command(**options: Any) -> None:
     """Search architectures and compound scaling under a MAC budget (Ray Tune + Optuna)."""

@@ -24,6 +24,8 @@ repeats these numbers.
   search derives seeds by adding trial counts, so the user's seed keeps 2**31 of headroom.
 - ``MAX_THREADS`` = 1024 CPU threads per `search train` (no machine this tool targets has more).
 - ``MAX_STUDY_NAME`` = 512 characters: Optuna's ``studies.study_name`` column length.
+- ``MAX_TRIAL_TIMEOUT_S`` = one week: ``--trial-timeout`` guards against hung trials; a search
+  trial is a short proxy run, so a longer limit is no limit.
 
 Every float must be finite: NaN and infinity are refused by name.
 """
@@ -45,6 +47,7 @@ MAX_VAL_FRACTION = 0.5
 MAX_SEED = 2**31 - 1
 MAX_THREADS = 1024
 MAX_STUDY_NAME = 512
+MAX_TRIAL_TIMEOUT_S = 7 * 24 * 3600.0
 
 
 def check_int(name: str, value: Any, low: int, high: int, flag: str) -> int:

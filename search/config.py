@@ -22,6 +22,7 @@ from search.bounds import (
     MAX_SEED,
     MAX_STUDY_NAME,
     MAX_SUBSET,
+    MAX_TRIAL_TIMEOUT_S,
     MAX_TRIALS,
     MAX_VAL_FRACTION,
     check_float,
@@ -62,6 +63,7 @@ class SearchConfig:
     ray_address: str | None = None
     b0: bool = False
     weights_dir: str | None = None
+    trial_timeout: float | None = None  # seconds; the driver stops a trial that runs longer
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "budget_macs", check_budget(self.budget_macs))
@@ -112,6 +114,15 @@ class SearchConfig:
             )
         if self.gpus_per_trial and self.device == "cpu":
             raise UserError("--gpus-per-trial > 0 needs --device cuda or auto, not --device cpu")
+        if self.trial_timeout is not None:
+            check_float(
+                "trial_timeout",
+                self.trial_timeout,
+                0.0,
+                MAX_TRIAL_TIMEOUT_S,
+                "--trial-timeout",
+                open_low=True,
+            )
         if not self.study.strip():
             raise UserError("--study must be a non-empty name, e.g. --study effnas-fmnist")
         if len(self.study) > MAX_STUDY_NAME or not self.study.isprintable():

@@ -4,6 +4,9 @@ The study schema is the shared contract of the project (written here, read by ``
 Optuna states plus a "status" user attr that tells the two kinds of PRUNED apart ("pruned" =
 stopped early by the scheduler, "infeasible" = over budget and never trained) and marks
 interrupted FAIL trials ("fail_reason" "interrupted"), which are re-queued with the same params.
+Only trials the search itself stopped (Ctrl-C / SIGTERM, or a dead driver's stale trials) are
+interrupted, and a replay is re-queued at most once: interrupted again, it fails for good
+("interrupted twice: ..."), so no trial can make every resume start over.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 INTERRUPTED = "interrupted"
+REQUEUED_ONCE = "interrupted twice"
 # user attrs a re-queued trial inherits, so its replay is the same candidate with the same seed
 REQUEUE_ATTRS = ("stage", "seed", "start_gamma", "parent")
 
@@ -91,12 +96,17 @@ def best_accuracy(trials: list[FrozenTrial]) -> float | None:
     return max(values) if values else None
 
 
-def requeue(study: optuna.Study, trial: FrozenTrial, seed: int | None = None) -> None:
+def requeue(study: optuna.Study, trial: FrozenTrial, seed: int | None = None) -> bool:
     """Enqueue the same params (and replay attrs) again; the new trial gets the next number.
 
     ``seed`` (the search's --seed) rebuilds the per-trial seed of a trial killed before its
     attrs were written, so the replay trains with the seed the original would have used.
+    Returns False when a replay of ``trial`` is already queued (two drivers recovering the same
+    stale trial at once).
     """
+    trials = study.get_trials(deepcopy=False)
+    if any(t.user_attrs.get("requeued_from") == trial.number for t in trials):
+        return False
     attrs = {k: trial.user_attrs[k] for k in REQUEUE_ATTRS if k in trial.user_attrs}
     if "seed" not in attrs and seed is not None:
         attrs["seed"] = trial_seed(seed, trial.number)
@@ -104,23 +114,47 @@ def requeue(study: optuna.Study, trial: FrozenTrial, seed: int | None = None) ->
         attrs["start_gamma"] = trial.user_attrs["spec_json"].get("gamma")
     attrs["requeued_from"] = trial.number
     study.enqueue_trial(dict(trial.params), user_attrs=attrs)
+    return True
 
 
-def interrupt(study: optuna.Study, trial: FrozenTrial, seed: int) -> None:
-    """Mark a RUNNING trial FAIL "interrupted" and re-queue it with the same params."""
+def interruption_reason(user_attrs: dict[str, Any]) -> str:
+    """ "interrupted" (re-queue it) for a first interruption; a replay is re-queued only once,
+    so a replay interrupted again fails for good with a reason that says so."""
+    origin = user_attrs.get("requeued_from")
+    if origin is None:
+        return INTERRUPTED
+    return f"{REQUEUED_ONCE}: interrupted again; trial {origin} was already re-queued once"
+
+
+def interrupt(study: optuna.Study, trial: FrozenTrial, seed: int) -> str | None:
+    """Fail a stale RUNNING trial "interrupted" and re-queue it (once, see
+    :func:`interruption_reason`); returns the reason stored, or None when another driver
+    finished or recovered it first (the state change is the claim: one recoverer re-queues)."""
     storage = study._storage  # Optuna has no public setter for another process's trial
-    storage.set_trial_user_attr(trial._trial_id, "status", "failed")
-    storage.set_trial_user_attr(trial._trial_id, "fail_reason", INTERRUPTED)
-    frozen = study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-    requeue(study, frozen, seed)
+    reason = interruption_reason(trial.user_attrs)
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "status", "failed")
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+        storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return None
+    if reason == INTERRUPTED:
+        requeue(study, storage.get_trial(trial._trial_id), seed)
+    return reason
 
 
-def recover_stale(study: optuna.Study, seed: int) -> list[int]:
-    """Trials left RUNNING by a killed driver become FAIL "interrupted" and are re-queued."""
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+def recover_stale(
+    study: optuna.Study, seed: int, stale: list[FrozenTrial]
+) -> list[tuple[int, str]]:
+    """Trials left RUNNING by a driver that is gone (``stale``, from ``search.lease``) become
+    FAIL "interrupted" and are re-queued; returns (number, reason) of those this call
+    recovered (reason "interrupted twice: ..." for a replay, which is not re-queued again)."""
+    recovered = []
     for trial in stale:
-        interrupt(study, trial, seed)
-    return [t.number for t in stale]
+        reason = interrupt(study, trial, seed)
+        if reason is not None:
+            recovered.append((trial.number, reason))
+    return recovered
 
 
 def trial_seed(seed: int, number: int) -> int:

@@ -37,6 +37,7 @@ PRESET_TYPES: dict[str, tuple[str, str]] = {
     "batch_size": ("integer", "batch_size = 64"),
     "val_fraction": ("number", "val_fraction = 0.1"),
     "weights_dir": ("string", 'weights_dir = "weights"'),
+    "trial_timeout": ("number", "trial_timeout = 600"),
     "space": ("table", '[space] with block = ["se"] and similar pins'),
 }
 PRESET_KEYS: tuple[str, ...] = tuple(PRESET_TYPES)

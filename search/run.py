@@ -3,39 +3,54 @@
 Order matters (issue 6, item 9): everything a user can get wrong (flags, space, data set, budget
 below the smallest network, storage URL, a file that is not a study database, a study that holds
 a different search, a Ray address that cannot be joined) is checked before the database is
-created or written. Then the study is created or loaded, trials a killed run left RUNNING are
-failed as "interrupted" and re-queued, and Ray Tune runs the remaining trials with
-:class:`~search.searcher.StudySearcher` and ASHA.
+created or written. Then the study is created or loaded (two drivers creating it at once: the
+loser loads it), trials left RUNNING by a driver that is gone are failed as "interrupted" and
+re-queued (``search.lease`` tells them from the live trials of other drivers, on any host), and
+Ray Tune runs the remaining trials with :class:`~search.searcher.StudySearcher` and ASHA.
+
+Faults (issue 9): a trial's failure is that trial's FAIL with a one-line reason, never the end
+of the search; a storage error (a full disk) ends the search with one line (exit 2) and loses
+nothing: the study stays readable, and the next run recovers the trials it left RUNNING.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
-import socket
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import optuna
+from optuna.storages import RDBStorage
+from sqlalchemy.exc import IntegrityError
 
 from search.config import SearchConfig
-from search.ledger import Counts, best_accuracy, pareto_front, recover_stale
+from search.faults import TrialWatch, one_line
+from search.lease import Lease
+from search.ledger import Counts, best_accuracy, pareto_front
 from search.planner import Planner
 from search.progress import Progress, summary_table
-from search.ray_session import ray_session
-from search.searcher import StudySearcher
+from search.ray_session import driver_log, ray_session
+from search.sampling import TrialSeededSampler
+from search.searcher import STORAGE_ERRORS, StudySearcher
 from search.storage import (
     DIRECTIONS,
     METRIC_NAMES,
+    ExistingStudy,
     check_compatible,
     check_database,
     find_study,
     open_storage,
+    parse_url,
+    sqlite_path,
 )
 from search.trainable import TrialSettings
 from space import UserError, count_spec
@@ -75,39 +90,74 @@ def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSumm
         check_compatible(existing, config.identity(), config.storage)
 
     data_bytes = sum(t.images.numel() + t.labels.numel() * 8 for t in (train, val))
+    planner = Planner(config, classes)
+    searcher: StudySearcher | None = None
+    interrupted = False
     with ray_session(
         config.ray_address,
         num_cpus=resources.threads * config.concurrency,
         num_gpus=resources.num_gpus if resources.device == "cuda" else 0,
         object_store_bytes=3 * data_bytes + 64 * 2**20,
     ):
-        study = _open_study(config, created=existing is None)
-        _refuse_live_driver(study, config)
-        recovered = tuple(recover_stale(study, config.seed))
-        if recovered:
-            stream.write(
-                f"re-queued trial(s) {list(recovered)} left running by an interrupted run\n"
-            )
-        planner = Planner(config, classes)
-        remaining = config.trials - Counts.of(study.get_trials(deepcopy=False)).done
-        interrupted = False
-        if remaining > 0:
-            progress = Progress(study, config.trials, stream)
-            searcher = StudySearcher(study, planner, progress)
-            interrupted = _tune(config, searcher, train, val, resources, remaining)
-            progress.close()
-    trials = study.get_trials(deepcopy=False)
+        try:
+            study, storage = _open_study(config, created=existing is None)
+            with Lease(storage) as lease:
+                progress = Progress(study, config.trials, stream)
+                watch = TrialWatch(config.trial_timeout, _logs_dir())
+                searcher = StudySearcher(study, planner, progress, lease, watch)
+                recovered = tuple(searcher.recover())  # progress prints one line for each
+                remaining = config.trials - Counts.of(study.get_trials(deepcopy=False)).done
+                if remaining > 0:
+                    interrupted = _tune(config, searcher, train, val, resources, remaining)
+                progress.close()
+            trials = study.get_trials(deepcopy=False)
+        except STORAGE_ERRORS as exc:
+            raise UserError(storage_error_message(config.storage, exc)) from exc
+    if searcher is not None and searcher.storage_error is not None:
+        error = searcher.storage_error
+        raise UserError(storage_error_message(config.storage, error)) from error
+    counts = Counts.of(trials)
+    notes = [planner.note] if planner.note else []
+    if counts.running and not interrupted:
+        notes.append(
+            f"{counts.running} trial(s) still running in another driver (they count towards "
+            "--trials); run the command again later to see them finished"
+        )
     return SearchSummary(
         study=config.study,
         storage=config.storage,
-        counts=Counts.of(trials),
+        counts=counts,
         best_accuracy=best_accuracy(trials),
         pareto=tuple(t.number for t in pareto_front(trials)),
         table=summary_table(trials),
         interrupted=interrupted,
-        note=planner.note,
+        note="; ".join(notes) or None,
         recovered=recovered,
     )
+
+
+def storage_error_message(storage: str, exc: BaseException) -> str:
+    """One line for a study database (or Ray Tune's temporary files: an ``OSError``) that
+    cannot be written, e.g. "database or disk is full".
+
+    Names an SQLite file, never a server URL (it may hold a password)."""
+    root: BaseException = exc
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    detail = one_line(str(root).strip().splitlines()[0] if str(root).strip() else "", 200)
+    path = sqlite_path(parse_url(storage))
+    where = f"the study database {str(path)!r}" if path else "the study database"
+    if isinstance(root, OSError) and root.filename:
+        where, detail = repr(str(root.filename)), root.strerror or detail
+    return (
+        f"cannot write to {where}: {detail or type(root).__name__}; the study keeps every "
+        "finished trial: free space (or fix the database), then run the same command to resume"
+    )
+
+
+def _logs_dir() -> Path | None:
+    log = driver_log()
+    return log.parent if log else None
 
 
 # ----- validation before the database is touched ----------------------------------------------
@@ -135,6 +185,14 @@ def _resources(config: SearchConfig) -> _Resources:
     return _Resources(device, threads, per_trial, gpus)
 
 
+def _memory_share(resources: _Resources, concurrency: int) -> float:
+    """The share of its device's memory one trial plans for (issue 9, item 2): its GPU fraction
+    on CUDA; on the CPU, the host's RAM split between the trials that run at once."""
+    if resources.device == "cuda":
+        return min(1.0, resources.gpus_per_trial)
+    return 1.0 / concurrency
+
+
 def _load_data(config: SearchConfig) -> tuple[ImageData, ImageData, int]:
     full_train, _test = load_dataset(config.dataset, config.data_dir)
     train, val = train_val_split(full_train, config.val_fraction, config.seed, config.subset)
@@ -159,28 +217,42 @@ def _check_budget(config: SearchConfig, classes: int) -> None:
 
 
 # ----- the study ----------------------------------------------------------------------------------
-def _open_study(config: SearchConfig, created: bool) -> optuna.Study:
+CONFIG_WAIT_S = 30.0  # how long a driver that lost the creation race waits for the winner's attrs
+
+
+def _open_study(config: SearchConfig, created: bool) -> tuple[optuna.Study, RDBStorage]:
+    """Create (``created``) or load the study; a lost creation race loads it, checked."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    storage = open_storage(config.storage)
-    previous = 0
-    if not created:
-        previous = len(optuna.load_study(study_name=config.study, storage=storage).trials)
-    # TPE handles two objectives and (group=True) the conditional se_ratio / experts; the seed is
-    # offset by the trials already in the study so a resume doesn't replay the same samples.
-    sampler = optuna.samplers.TPESampler(
-        seed=config.seed + previous,
-        multivariate=True,
-        group=True,
-        constant_liar=True,
+    storage = _open_storage(config.storage)
+    # TPE handles two objectives and (group=True) the conditional se_ratio / experts; trial N
+    # samples with a seed made of --seed and N (search.sampling), so no two trials share one,
+    # whether they come from a resume or from drivers running at once.
+    sampler = TrialSeededSampler(
+        lambda seed: optuna.samplers.TPESampler(
+            seed=seed,
+            multivariate=True,
+            group=True,
+            constant_liar=True,
+        ),
+        config.seed,
     )
-    study = optuna.create_study(
-        study_name=config.study,
-        storage=storage,
-        sampler=sampler,
-        directions=list(DIRECTIONS),
-        load_if_exists=not created,
-    )
+    try:
+        study = optuna.create_study(
+            study_name=config.study,
+            storage=storage,
+            sampler=sampler,
+            directions=list(DIRECTIONS),
+            load_if_exists=not created,
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        # another driver created it since we looked: use theirs if it is the same search
+        study = optuna.load_study(study_name=config.study, storage=storage, sampler=sampler)
+        existing = ExistingStudy(
+            config.study, tuple(d.name for d in study.directions), _wait_for_config(study)
+        )
+        check_compatible(existing, config.identity(), config.storage)
+        return study, storage
     if created:
         from importlib.metadata import version
 
@@ -191,24 +263,32 @@ def _open_study(config: SearchConfig, created: bool) -> optuna.Study:
             params, attrs = config.space.start_point()
             stage = "phi1" if config.strategy == "two-stage" else "joint"
             study.enqueue_trial(params, user_attrs={**attrs, "stage": stage})
-    return study
+    return study, storage
 
 
-def _refuse_live_driver(study: optuna.Study, config: SearchConfig) -> None:
-    """Two drivers writing one study would corrupt the resume logic: refuse the second one."""
-    host = socket.gethostname()
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        driver: dict[str, Any] = trial.user_attrs.get("driver") or {}
-        pid = driver.get("pid")
-        if driver.get("host") == host and isinstance(pid, int) and pid != os.getpid():
-            try:
-                os.kill(pid, 0)
-            except (ProcessLookupError, PermissionError):
-                continue
-            raise UserError(
-                f"study {config.study!r} is being searched right now by process {pid} on "
-                f"{host}; wait for it to finish or pass another --study"
-            )
+def _open_storage(url: str) -> RDBStorage:
+    """``open_storage``, retried while another driver creates Optuna's tables in the same new
+    database at the same moment ("table ... already exists", a duplicate schema version)."""
+    for attempt in range(5):
+        try:
+            return open_storage(url)
+        except UserError as exc:
+            cause = exc.__cause__
+            racing = isinstance(cause, IntegrityError) or "already exists" in str(cause)
+            if not racing or attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _wait_for_config(study: optuna.Study) -> dict[str, Any] | None:
+    """The "config" attr the creating driver writes right after creating the study."""
+    deadline = time.monotonic() + CONFIG_WAIT_S
+    while True:
+        stored = study.user_attrs.get("config")
+        if stored is not None or time.monotonic() > deadline:
+            return stored
+        time.sleep(0.2)
 
 
 # ----- Ray Tune ---------------------------------------------------------------------------------
@@ -232,7 +312,7 @@ def _tune(
             return False
 
         def stop_all(self) -> bool:
-            return searcher.interrupted
+            return searcher.stopping  # Ctrl-C / SIGTERM, or the study cannot be written
 
     weights = config.weights_path(0)
     settings = TrialSettings(
@@ -241,6 +321,8 @@ def _tune(
         device=resources.device,
         threads=resources.threads,
         weights_root=str(weights.parent) if weights else None,
+        time_limit_s=config.trial_timeout,
+        memory_share=_memory_share(resources, config.concurrency),
     )
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, train=train, val=val, settings=settings),
@@ -269,10 +351,16 @@ def _tune(
                 verbose=0,
                 stop=_StopOnSignal(),
                 failure_config=tune.FailureConfig(max_failures=0),
+                callbacks=[searcher.watch] if searcher.watch else None,
             ),
         )
         with _signals(searcher):
-            tuner.fit()
+            try:
+                tuner.fit()
+            except OSError as exc:  # Tune's own files in a full temp directory
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                    raise
+                searcher.storage_failed(exc)
     finally:
         interrupted = searcher.interrupted
         searcher.interrupt_live()

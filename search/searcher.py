@@ -10,24 +10,48 @@ bridge gets the traps of issue 6 wrong for this project:
   (status "infeasible", "constraint" attr) inside ``suggest`` and never reach Ray;
 - it cannot record why a trial failed or re-queue interrupted ones.
 
-Only this object (in the driver process) writes the study: the per-epoch accuracy goes into user
+Faults (issue 9): a trial that errors is FAIL with the one-line reason
+:class:`~search.faults.TrialWatch` reads from Ray's record of the error; only trials the driver
+itself stops (Ctrl-C / SIGTERM) and trials a dead driver left RUNNING are re-queued, once.
+Several drivers may search one study: this one holds a lease on each trial it runs
+(``search.lease``), counts the live trials of the others towards ``--trials``, and recovers only
+trials whose lease has expired. A storage error (a full disk) stops the search: nothing more can
+be written, the caller reports it in one line, and the trials still RUNNING are recovered by the
+next run.
+
+In each driver process, only this object writes the study: the per-epoch accuracy goes into user
 attrs as results arrive, so `optuna-dashboard` shows the search live.
 """
 
 from __future__ import annotations
 
-import os
-import socket
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from search.ledger import INTERRUPTED, requeue, trial_seed, versions
+from search.faults import TrialWatch
+from search.lease import Driver, Lease
+from search.ledger import (
+    INTERRUPTED,
+    Counts,
+    interruption_reason,
+    recover_stale,
+    requeue,
+    trial_seed,
+    versions,
+)
 from search.planner import FINISHED, WAIT, Candidate, Planner
+
+# what a database that cannot be written (full disk, lost server) raises through Optuna
+STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
+NO_REPORT = "ended before it reported anything"
+MEMORY_INFEASIBLE = "memory:"  # trainers.errors.InsufficientMemory's prefix
 
 
 @dataclass(frozen=True)
@@ -39,17 +63,32 @@ class Outcome:
     reason: str | None = None
 
 
-def classify(result: dict[str, Any] | None, error: bool, epochs: int, interrupted: bool) -> Outcome:
-    """Map Ray's end-of-trial notification to the study schema (pure; unit-tested)."""
+def classify(
+    result: dict[str, Any] | None,
+    error: bool,
+    epochs: int,
+    interrupted: bool,
+    error_reason: str | None = None,
+) -> Outcome:
+    """Map Ray's end-of-trial notification to the study schema (pure; unit-tested).
+
+    Only the driver's own stop (``interrupted``) yields "interrupted" (re-queued); an error is
+    FAIL with ``error_reason``, except the trainer's "memory: ..." (the candidate does not fit
+    even at micro-batch 1, trainers/errors.py), which is infeasible like an over-budget one; a
+    trial that ends without any report is FAIL, not re-queued."""
     if result and result.get("fail_reason"):
         return Outcome(TrialState.FAIL, "failed", str(result["fail_reason"]))
     if result and result.get("final") and result.get("done_epochs") == epochs:
         return Outcome(TrialState.COMPLETE, "complete")
-    if interrupted or (not result and not error):
-        # stopped by Ctrl-C / shutdown, or removed before it ever reported: run it again
+    if interrupted:
         return Outcome(TrialState.FAIL, "failed", INTERRUPTED)
     if error:
-        return Outcome(TrialState.FAIL, "failed", "Ray trial error (worker process failed)")
+        reason = error_reason or "Ray trial error (no details)"
+        if reason.startswith(MEMORY_INFEASIBLE):
+            return Outcome(TrialState.PRUNED, "infeasible", reason)
+        return Outcome(TrialState.FAIL, "failed", reason)
+    if not result:
+        return Outcome(TrialState.FAIL, "failed", NO_REPORT)
     return Outcome(TrialState.PRUNED, "pruned")
 
 
@@ -64,17 +103,28 @@ class StudySearcher(Searcher):
         study: optuna.Study,
         planner: Planner,
         listener: Listener | None = None,
+        lease: Lease | None = None,
+        watch: TrialWatch | None = None,
     ) -> None:
         super().__init__(metric="accuracy", mode="max")
         self.study = study
         self.planner = planner
         self.config = planner.config
         self.listener = listener or (lambda event, info: None)
+        self.lease = lease
+        self.watch = watch
         self.interrupted = False
+        self.storage_error: BaseException | None = None
         self._live: dict[str, optuna.Trial] = {}
         self._curves: dict[str, tuple[list[float], list[float]]] = {}
         self._versions = versions()
-        self._driver = {"host": socket.gethostname(), "pid": os.getpid()}
+        self._driver = (lease.driver if lease else Driver.here()).attr()
+        self._next_recovery = time.monotonic() + (lease.interval_s if lease else 0.0)
+
+    @property
+    def stopping(self) -> bool:
+        """Ctrl-C / SIGTERM, or the study can no longer be written: start nothing more."""
+        return self.interrupted or self.storage_error is not None
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the tuner's searcher for its own restore files; the study lives in the
@@ -89,15 +139,29 @@ class StudySearcher(Searcher):
 
     # ----- Ray's Searcher interface ------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        try:
+            return self._suggest(trial_id)
+        except STORAGE_ERRORS as exc:
+            self.storage_failed(exc)
+            return Searcher.FINISHED
+
+    def _suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         while True:
-            if self.interrupted:
+            if self.stopping:
                 return Searcher.FINISHED
+            self._recover_periodically()
+            counts = Counts.of(self.study.get_trials(deepcopy=False))
+            if counts.done + counts.running >= self.config.trials:
+                # the live trials of other drivers count too; wait for ours, leave theirs
+                return None if self._live else Searcher.FINISHED
             stage = self.planner.next_stage(self.study, len(self._live))
             if stage == WAIT:
                 return None
             if stage == FINISHED:
                 return Searcher.FINISHED
             trial = self.study.ask()
+            if self.lease is not None:
+                self.lease.hold(trial._trial_id)
             stage = trial.user_attrs.get("stage", stage)
             candidate = self.planner.candidate(trial, stage)
             seed = int(trial.user_attrs.get("seed", trial_seed(self.config.seed, trial.number)))
@@ -105,6 +169,7 @@ class StudySearcher(Searcher):
             if candidate.constraint is None:
                 break
             self.study.tell(trial, state=TrialState.PRUNED)
+            self._release(trial)
             self.listener("infeasible", {"number": trial.number, "reason": candidate.constraint})
         self._live[trial_id] = trial
         self._curves[trial_id] = ([], [])
@@ -120,6 +185,14 @@ class StudySearcher(Searcher):
         trial = self._live.get(trial_id)
         if trial is None or result.get("final") or "accuracy" not in result:
             return
+        if self.storage_error is not None:
+            return
+        try:
+            self._store_epoch(trial_id, trial, result)
+        except STORAGE_ERRORS as exc:
+            self.storage_failed(exc)
+
+    def _store_epoch(self, trial_id: str, trial: optuna.Trial, result: dict[str, Any]) -> None:
         accuracies, losses = self._curves[trial_id]
         accuracies.append(float(result["accuracy"]))
         losses.append(float(result.get("loss", float("nan"))))
@@ -140,8 +213,22 @@ class StudySearcher(Searcher):
         if trial is None:
             return
         accuracies, losses = self._curves.pop(trial_id)
-        outcome = classify(result, error, self.config.epochs, self.interrupted)
-        self.tell(trial, outcome, result or {}, accuracies, losses)
+        if self.storage_error is not None:  # nothing can be written: the next run recovers it
+            self._release(trial)
+            return
+        reason = self.watch.error_reason(trial_id) if error and self.watch else None
+        outcome = classify(result, error, self.config.epochs, self.interrupted, reason)
+        try:
+            if outcome.reason == INTERRUPTED:
+                outcome = replace(outcome, reason=interruption_reason(trial.user_attrs))
+            self.tell(trial, outcome, result or {}, accuracies, losses)
+        except STORAGE_ERRORS as exc:
+            self.storage_failed(exc)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # another driver found its lease expired and recovered it; its replay runs there
+            self.listener("lost", {"number": trial.number, "reason": "recovered by another driver"})
+        finally:
+            self._release(trial)
 
     # ----- driver-side helpers ------------------------------------------------------------------
     def tell(
@@ -170,8 +257,17 @@ class StudySearcher(Searcher):
         if accuracies:
             attrs["last_accuracy"] = accuracies[-1]
         if outcome.reason:
-            attrs["fail_reason"] = outcome.reason
-        for key in ("seconds", "images_per_second", "peak_memory_bytes"):
+            attrs["constraint" if outcome.status == "infeasible" else "fail_reason"] = (
+                outcome.reason
+            )
+        for key in (
+            "seconds",
+            "images_per_second",
+            "peak_memory_bytes",
+            "memory_estimate_bytes",
+            "micro_batch",
+            "accumulation_steps",
+        ):
             if key in result:
                 attrs[key] = result[key]
         if result.get("weights_dir"):
@@ -197,6 +293,35 @@ class StudySearcher(Searcher):
             numbers.append(self._live[trial_id].number)
             self.on_trial_complete(trial_id, None, error=False)
         return numbers
+
+    def storage_failed(self, exc: BaseException) -> None:
+        """Remember the first storage error; :attr:`stopping` ends the search."""
+        if self.storage_error is None:
+            self.storage_error = exc
+
+    def recover(self) -> list[int]:
+        """Fail "interrupted" and re-queue the RUNNING trials that no live driver holds (any
+        host, see ``search.lease``); returns their numbers."""
+        if self.lease is None:
+            return []
+        recovered = recover_stale(self.study, self.config.seed, self.lease.stale(self.study))
+        for number, reason in recovered:
+            if reason == INTERRUPTED:
+                event, reason = "re-queued", "left running by a driver that is gone"
+            else:
+                event = "failed"
+            self.listener(event, {"number": number, "reason": reason})
+        return [number for number, _ in recovered]
+
+    def _recover_periodically(self) -> None:
+        if self.lease is None or time.monotonic() < self._next_recovery:
+            return
+        self._next_recovery = time.monotonic() + self.lease.interval_s
+        self.recover()
+
+    def _release(self, trial: optuna.Trial) -> None:
+        if self.lease is not None:
+            self.lease.release(trial._trial_id)
 
     def _record_start(self, trial: optuna.Trial, candidate: Candidate, seed: int) -> None:
         spec = candidate.spec

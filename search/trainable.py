@@ -7,12 +7,18 @@ It never touches the study (only the driver writes it, issue 6 item 6); it only 
   The driver calls a trial COMPLETE only when it sees this report with ``done_epochs == epochs``;
   a trial stopped by the scheduler never sends it, so it is stored PRUNED, never COMPLETE with a
   half-trained accuracy (the trap of Ray's own OptunaSearch, which trusts any last result);
-- on an error, one report with ``"fail_reason"`` (``"out of memory: ..."`` for CUDA OOM), so the
-  search goes on and the reason reaches the study.
+- on an error, no report: it raises :class:`~search.faults.TrialFailed` with the one-line
+  reason (``"out of memory: ..."`` for CUDA OOM, a trainer's "diverged: ..." as is), which Ray
+  hands to the driver as the trial's error; the full traceback goes to the worker's log. (A
+  report without the metrics would make Ray Tune's strict metric check abort the whole search.)
+  Faults that kill the process (memory monitor, SIGKILL, segfault, ``--trial-timeout``) are
+  named by the driver (``search.faults``).
 """
 
 from __future__ import annotations
 
+import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +26,10 @@ from typing import Any
 
 import torch
 
+from search.faults import TrialFailed, failure_reason
 from space import ArchSpec
 from trainers.data import ImageData
+from trainers.device import available_memory_bytes
 from trainers.loop import EpochReport, TrainConfig, train_trial
 
 Reporter = Callable[[dict[str, Any]], None]
@@ -36,6 +44,8 @@ class TrialSettings:
     device: str  # "cpu" or "cuda" (Ray makes the trial's GPU share visible as cuda:0)
     threads: int  # torch CPU threads per trial, so concurrent trials don't thrash
     weights_root: str | None = None
+    time_limit_s: float | None = None  # --trial-timeout (the driver enforces it too)
+    memory_share: float = 1.0  # this trial's share of the device's memory (GPU or host RAM)
 
 
 def run_trial(
@@ -45,7 +55,8 @@ def run_trial(
     settings: TrialSettings,
     report: Reporter | None = None,
 ) -> None:
-    """Train ``config["spec"]`` with ``config["seed"]``; every outcome leaves as a report."""
+    """Train ``config["spec"]`` with ``config["seed"]``: reports per epoch and a final report;
+    a failure raises :class:`TrialFailed` with its one-line reason."""
     if report is None:
         from ray import tune
 
@@ -72,17 +83,20 @@ def run_trial(
             )
         return False  # stopping is the scheduler's job
 
-    train_config = TrainConfig(
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        seed=int(config["seed"]),
-        device=settings.device,
-    )
     try:
+        train_config = TrainConfig(
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            seed=int(config["seed"]),
+            device=settings.device,
+            time_limit_s=settings.time_limit_s,
+            # measured in the worker, at its start: what this trial may plan micro-batches for
+            memory_limit_bytes=available_memory_bytes(settings.device, settings.memory_share),
+        )
         result = train_trial(spec, train, val, train_config, on_epoch=on_epoch, save_dir=save_dir)
-    except Exception as exc:  # any trial error is recorded and the search goes on
-        report({**common, "epoch": 0, "done_epochs": 0, "fail_reason": failure_reason(exc)})
-        return
+    except Exception as exc:  # any trial error fails this trial only; the search goes on
+        traceback.print_exc(file=sys.stderr)  # Ray keeps the worker's stderr in its logs
+        raise TrialFailed(failure_reason(exc)) from None
     report(
         {
             **common,
@@ -93,11 +107,3 @@ def run_trial(
             "weights_dir": str(save_dir) if save_dir else None,
         }
     )
-
-
-def failure_reason(exc: BaseException) -> str:
-    """One line: "out of memory: ..." for (CUDA) OOM, else "ExceptionType: message"."""
-    message = " ".join(str(exc).split())[:300]
-    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in message.lower():
-        return f"out of memory: {message}"
-    return f"{type(exc).__name__}: {message}"

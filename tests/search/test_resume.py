@@ -1,94 +1,98 @@
-"""Kill -9 a running `search run` mid-trial, resume it with the same command, check the study."""
+"""Stop a running `search run` twice, resume it, check the study (issues 6 and 9).
+
+Run 1 is stopped with SIGTERM mid-trial (the driver's own stop: the trial is "interrupted" and
+re-queued); run 2 starts with that replay and is killed with ``kill -9`` while training it (a
+crashed driver: its trial is left RUNNING); run 3 finds the replay stale (its driver's process
+is gone) and fails it for good, because a trial is re-queued at most once, then finishes the
+study. Nothing finished is lost or trained again, and no two sampled trials share parameters
+although three drivers sampled one after the other.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.fixtures_*
 from search.ledger import Counts
+from tests.fixtures_driver import freeze_training_trial, kill_tree, start_driver, trials, wait_until
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(900)]
 
 
-def states(db: Path) -> list[str]:
-    """Each trial's state, "TRAINING" for a RUNNING trial already handed to Ray (read-only)."""
-    if not db.exists():
-        return []
-    query = (
-        "SELECT t.state, d.value_json IS NOT NULL AND s.value_json = '\"running\"' FROM trials t "
-        "LEFT JOIN trial_user_attributes d ON d.trial_id = t.trial_id AND d.key = 'driver' "
-        "LEFT JOIN trial_user_attributes s ON s.trial_id = t.trial_id AND s.key = 'status' "
-        "ORDER BY t.number"
-    )
+def test_stop_kill_resume_requeues_once(tmp_path: Path, tiny_args: list[str]) -> None:
+    db, study = tmp_path / "search.db", "resume"
+    args = [*tiny_args, "--trials", "4", "--concurrency", "1", "--device", "cpu", "--seed", "3"]
+    args += ["--study", study, "--storage", f"sqlite:///{db}"]
+
+    first = start_driver(args, tmp_path, "run1")
     try:
-        with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=30) as connection:
-            rows = connection.execute(query).fetchall()
-    except sqlite3.OperationalError:  # tables not created yet
-        return []
-    # "driver" is written after "status" when a trial starts (StudySearcher._record_start)
-    return ["TRAINING" if s == "RUNNING" and d else s for s, d in rows]
-
-
-def start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=log.open("ab"), start_new_session=True
-    )
-
-
-def test_kill_mid_trial_then_resume(tmp_path: Path, tiny_args: list[str]) -> None:
-    db = tmp_path / "search.db"
-    command = [sys.executable, "-m", "search.cli", "run", *tiny_args, "--trials", "4"]
-    command += ["--concurrency", "1", "--device", "cpu", "--study", "resume", "--seed", "3"]
-    command += ["--storage", f"sqlite:///{db}"]
-    log = tmp_path / "stderr.log"
-    process = start(command, log)
-    deadline = time.monotonic() + 120
-    while True:
-        seen = states(db)
-        if "COMPLETE" in seen and "TRAINING" in seen:
-            break
-        assert process.poll() is None, log.read_text()[-2000:]
-        assert time.monotonic() < deadline, f"no running trial after a complete one: {seen}"
-        time.sleep(0.1)
-    os.kill(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # Ray's helper processes, too
-    process.wait()
-
-    before = optuna.load_study(study_name="resume", storage=f"sqlite:///{db}").trials
-    killed = [t for t in before if t.state == TrialState.RUNNING]
-    assert len(killed) == 1
-    finished = {t.number: t for t in before if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+        # a trial training after a complete one, frozen so it cannot finish first
+        _, worker = wait_until(
+            lambda: (
+                any(r.state == "COMPLETE" for r in trials(db, study))
+                and freeze_training_trial(first, db, study, lambda r: True)
+            ),
+            300,
+            [first],
+            "a trial training after a complete one",
+        )
+        first.process.terminate()  # SIGTERM: the driver stops its trials itself
+        wait_until(lambda: "stopping:" in first.stderr(), 60, [first], "the stop")
+        # the driver has flagged its stop: whether Ray Tune stops the frozen trial first or sees
+        # its worker die first, the driver's own stop is what ended it
+        worker.kill()
+        assert first.wait(180) == 130, first.stderr()[-3000:]
+    finally:
+        kill_tree(first.pid)
+    after_stop = trials(db, study)
+    (stopped,) = [r for r in after_stop if r.state == "FAIL"]
+    assert stopped.reason == "interrupted"
+    (replay,) = [r for r in after_stop if r.attrs.get("requeued_from") == stopped.number]
+    assert replay.state == "WAITING"
+    finished = {r.number: r for r in after_stop if r.state in ("COMPLETE", "PRUNED")}
     assert finished
+    assert "interrupted; resume with: search " in first.stderr()
 
-    resumed = start(command, log)
-    assert resumed.wait(timeout=180) == 0, log.read_text()[-3000:]
+    second = start_driver(args, tmp_path, "run2")
+    try:
+        wait_until(
+            lambda: freeze_training_trial(second, db, study, lambda r: r.number == replay.number),
+            300,
+            [second],
+            "the replay training",
+        )
+    finally:
+        kill_tree(second.pid)  # kill -9: the replay stays RUNNING
+    second.process.wait()
+    assert trials(db, study)[replay.number].state == "RUNNING"
 
-    after = optuna.load_study(study_name="resume", storage=f"sqlite:///{db}").trials
+    third = start_driver(args, tmp_path, "run3")
+    try:
+        assert third.wait(300) == 0, third.stderr()[-3000:]
+    finally:
+        kill_tree(third.pid)
+
+    after = optuna.load_study(study_name=study, storage=f"sqlite:///{db}").trials
     assert [t.number for t in after] == list(range(len(after)))
     counts = Counts.of(after)
     assert counts.done == 4 and counts.running == counts.waiting == 0
-    assert counts.interrupted == 1
-    interrupted = after[killed[0].number]
-    assert interrupted.state == TrialState.FAIL
-    assert interrupted.user_attrs["fail_reason"] == "interrupted"
-    replay = [t for t in after if t.user_attrs.get("requeued_from") == interrupted.number]
-    assert len(replay) == 1
-    assert replay[0].params == interrupted.params
-    assert replay[0].user_attrs["spec"] == interrupted.user_attrs["spec"]
-    assert replay[0].user_attrs["seed"] == interrupted.user_attrs["seed"]
-    assert replay[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
-    for number, trial in finished.items():  # nothing done was lost or trained again
-        assert after[number].state == trial.state and after[number].values == trial.values
+    assert counts.interrupted == 1  # the first stop; the replay's second interruption counts
+    again = after[replay.number]
+    assert again.state == TrialState.FAIL and again.params == after[stopped.number].params
+    assert again.user_attrs["fail_reason"] == (
+        f"interrupted twice: interrupted again; trial {stopped.number} was already re-queued once"
+    )
+    assert not any(t.user_attrs.get("requeued_from") == replay.number for t in after)
+    assert f"trial {replay.number} failed: interrupted twice" in third.stderr()
+    for number, row in finished.items():  # nothing done was lost or trained again
+        assert after[number].state.name == row.state
     assert not any(t.user_attrs.get("requeued_from") in finished for t in after)
-    assert "re-queued trial(s)" in log.read_text()
+    # three drivers sampled in turn; the sampler seed never repeated, nor did the parameters
+    sampled = [t for t in after if "requeued_from" not in t.user_attrs]
+    params = [tuple(sorted(t.params.items())) for t in sampled]
+    assert len(params) == len(set(params)) >= 4

@@ -63,6 +63,9 @@ def test_search_stores_every_trial_with_the_schema(searched: tuple[str, float]) 
             assert trial.values == [attrs["accuracy_per_epoch"][-1], attrs["macs"]]
             assert 0.0 <= trial.values[0] <= 1.0 and attrs["epochs_run"] == 1
             assert attrs["images_per_second"] > 0 and attrs["seconds"] > 0
+            # the whole batch fit (micro-batches planned from this machine's free memory)
+            assert attrs["micro_batch"] == 64 and attrs["accumulation_steps"] == 1
+            assert 0 < attrs["memory_estimate_bytes"] < 2**30
         elif attrs["status"] == "infeasible":
             assert trial.state == TrialState.PRUNED and attrs["constraint"]
 

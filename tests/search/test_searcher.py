@@ -9,6 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.config import SearchConfig
+from search.lease import Lease
 from search.ledger import Counts, recover_stale
 from search.planner import Planner
 from search.searcher import StudySearcher, classify
@@ -77,8 +78,17 @@ def test_classify_needs_the_trainables_final_report_for_complete() -> None:
     oom = classify({"fail_reason": "out of memory: CUDA"}, False, 3, False)
     assert (oom.state, oom.reason) == (TrialState.FAIL, "out of memory: CUDA")
     assert classify(None, True, 3, False).state == TrialState.FAIL
+    died = classify(None, True, 3, False, "worker died: process 7 crashed with SIGSEGV")
+    assert (died.state, died.reason) == (
+        TrialState.FAIL,
+        "worker died: process 7 crashed with SIGSEGV",
+    )
+    # only the driver's own stop re-queues; a trial that just vanished is a plain failure
     assert classify(epoch(1, 0.5), False, 3, True).reason == "interrupted"
-    assert classify(None, False, 3, False).reason == "interrupted"
+    assert classify(None, False, 3, True).reason == "interrupted"
+    assert classify(None, False, 3, False).reason == "ended before it reported anything"
+    too_big = classify(None, True, 3, False, "memory: needs 9.1 GB at micro-batch 1, 4 GB free")
+    assert (too_big.state, too_big.status) == (TrialState.PRUNED, "infeasible")
 
 
 def test_complete_trial_has_values_and_the_schema_attrs(tmp_path: Path) -> None:
@@ -187,7 +197,9 @@ def make_same(study: optuna.Study) -> tuple[optuna.Study, StudySearcher, list]:
 def test_stale_running_trials_from_a_killed_driver_are_recovered(tmp_path: Path) -> None:
     study, searcher, _ = make(tmp_path)
     n = searcher.suggest("a")["number"]  # left RUNNING, as after kill -9
-    assert recover_stale(study, seed=7) == [n]
+    # this process's own leftover (no lease held on it): stale on the spot
+    lease = Lease(open_storage(f"sqlite:///{tmp_path / 's.db'}"))
+    assert recover_stale(study, 7, lease.stale(study)) == [(n, "interrupted")]
     assert study.trials[n].user_attrs["fail_reason"] == "interrupted"
     assert study.trials[n + 1].state == TrialState.WAITING
     assert Counts.of(study.trials).done == 0  # interrupted trials don't count

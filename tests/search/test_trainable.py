@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import torch
 
+from search.faults import TrialFailed
 from search.trainable import TrialSettings, failure_reason, run_trial
 from space import ArchSpec
 from trainers.data import load_dataset, train_val_split
@@ -38,12 +39,16 @@ def test_epochs_then_one_final_report(data: tuple[Any, Any], tmp_path: Path) -> 
     assert (tmp_path / "trial-3" / "weights.pt").is_file()
 
 
-def test_a_failing_trial_reports_its_reason(data: tuple[Any, Any]) -> None:
+def test_a_failing_trial_raises_its_one_line_reason(data: tuple[Any, Any]) -> None:
     reports: list[dict[str, Any]] = []
     settings = TrialSettings(epochs=1, batch_size=32, device="cpu", threads=1)
-    run_trial({"spec": spec(classes=5), "number": 0, "seed": 1}, *data, settings, reports.append)
-    assert len(reports) == 1 and reports[0]["fail_reason"].startswith("UserError: ")
-    assert "classes" in reports[0]["fail_reason"]
+    with pytest.raises(TrialFailed) as failed:
+        run_trial(
+            {"spec": spec(classes=5), "number": 0, "seed": 1}, *data, settings, reports.append
+        )
+    assert reports == []  # no report without metrics: Ray's strict metric check would abort
+    reason = str(failed.value)
+    assert reason.startswith("UserError: the spec has classes=5") and "\n" not in reason
 
 
 def test_out_of_memory_reasons() -> None:
@@ -54,3 +59,7 @@ def test_out_of_memory_reasons() -> None:
         "out of memory: "
     )
     assert failure_reason(ValueError("bad\nthing")) == "ValueError: bad thing"
+    # trainer exceptions that already say what happened keep their message (trainers/errors.py)
+    for message in ("diverged: loss is nan at step 3", "timeout: 61 s > 60 s", "memory: 3 GB"):
+        assert failure_reason(RuntimeError(message)) == message
+    assert failure_reason(KeyError()) == "KeyError"

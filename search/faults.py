@@ -1,0 +1,266 @@
+"""Per-trial faults: one line saying why a trial failed, and the driver's ``--trial-timeout``.
+
+Issue 9: a trial that raises, runs out of (GPU or host) memory, loses its worker process, or
+hangs must end as FAIL with a specific reason while the search goes on. Two halves:
+
+- in the worker, :func:`failure_reason` turns any exception of the training into one line and
+  the trainable raises :class:`TrialFailed` with it (the full traceback stays in the worker's
+  log). A trainer exception whose message already starts with a reason prefix ("diverged:",
+  "timeout:", "memory:", "out of memory:") keeps its message as is;
+- in the driver, Ray Tune passes a trial's error to the searcher only as ``error=True``
+  (``TuneController._process_trial_failure`` calls ``Searcher.on_trial_complete(trial_id,
+  error=True)`` after ``Trial.handle_error`` has written the exception to the trial's
+  ``error.pkl`` / ``error.txt``). :class:`TrialWatch`, a Tune ``Callback``, keeps the ``Trial``
+  objects so the searcher can read that error and :func:`ray_error_reason` can name it: the
+  trial's own :class:`TrialFailed` line, "out of memory: ..." when Ray's memory monitor killed the
+  worker (``ray.exceptions.OutOfMemoryError`` or an actor death that says so), "worker died: ..."
+  for a worker process that vanished (SIGKILL, a segfault: the signal is named when the worker's
+  faulthandler wrote it to its log), and "timeout: ..." for a trial the watch stopped itself.
+
+The timeout is enforced by the driver, not the trial, so a step that hangs (a deadlock, a stuck
+kernel, a stopped process) is still stopped: past ``--trial-timeout`` plus a short grace (for a
+trainer that stops itself at the limit), :class:`TrialWatch` kills the trial's actor with
+``ray.kill``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+logger = logging.getLogger(__name__)
+
+# reasons a trainer (trainers/errors.py, issue 9 item 2) or this module already phrases itself
+REASON_PREFIXES = ("diverged:", "timeout:", "memory:", "out of memory:", "worker died:")
+MAX_REASON = 300
+# faulthandler's names for the fatal signals (CPython Python/faulthandler.c)
+FATAL_SIGNALS = {
+    "Segmentation fault": "SIGSEGV",
+    "Floating-point exception": "SIGFPE",
+    "Floating point exception": "SIGFPE",
+    "Aborted": "SIGABRT",
+    "Bus error": "SIGBUS",
+    "Illegal instruction": "SIGILL",
+}
+
+
+class TrialFailed(Exception):
+    """Raised by the trainable with the one-line reason (one ``str`` argument: picklable)."""
+
+
+def one_line(text: str, limit: int = MAX_REASON) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line for an exception of the training: prefixed messages as is, "out of memory: ..."
+    for CUDA / CPU allocator OOM, else "ExceptionType: message"."""
+    import torch
+
+    message = one_line(str(exc))
+    if message.startswith(REASON_PREFIXES):
+        return message
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in message.lower():
+        return f"out of memory: {message}"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def ray_error_reason(error: BaseException | None, text: str, logs_dir: Path | None) -> str:
+    """The one-line reason for a trial that Ray reports as errored.
+
+    ``error`` is the exception Ray pickled for the trial (None when it pickled none, e.g. for
+    an ``OutOfMemoryError`` raised while the trial's actor was created); ``text`` is what Ray
+    wrote to the trial's ``error.txt``; ``logs_dir`` is Ray's session log directory of this
+    node (None when unknown), where a dead local worker's faulthandler output may name a signal.
+    """
+    from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError
+
+    if isinstance(error, RayTaskError):
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, TrialFailed):
+            return one_line(str(cause))
+        if isinstance(cause, OutOfMemoryError | RayActorError):
+            error = cause
+        elif isinstance(cause, BaseException):
+            return failure_reason(cause)
+    full = str(error) if error is not None else text
+    failed = re.search(r"TrialFailed: (.+)", full)
+    if failed:
+        return one_line(failed.group(1))
+    if isinstance(error, OutOfMemoryError) or "low on memory" in full.lower():
+        return memory_monitor_reason(full)
+    if isinstance(error, RayActorError) or "actor died" in full.lower():
+        return worker_died_reason(full, logs_dir)
+    name = type(error).__name__ if error is not None else "Ray error"
+    return f"{name}: {one_line(_first_line(full))}"
+
+
+def memory_monitor_reason(text: str) -> str:
+    """ "out of memory: ..." from Ray's memory-monitor report (ray/_raylet memory_monitor)."""
+    used = re.search(r"was ([\d.]+\s*[KMGT]?B) used / ([\d.]+\s*[KMGT]?B) limit", text)
+    threshold = re.search(r"threshold of \d+B \(([\d.]+%)", text)
+    detail = "Ray's memory monitor killed the trial's worker"
+    if used:
+        detail += f" (node memory {used.group(1)} used of {used.group(2)}"
+        detail += f", kill threshold {threshold.group(1)})" if threshold else ")"
+    return f"out of memory: {detail}; lower --batch-size or --concurrency"
+
+
+def worker_died_reason(text: str, logs_dir: Path | None) -> str:
+    """ "worker died: ..." naming the process, and the signal when its log says which."""
+    pid_match = re.search(r"\bpid[:=]\s*(\d+)", text, re.IGNORECASE)
+    pid = int(pid_match.group(1)) if pid_match else None
+    ip_match, node_ip = re.search(r"\bip: ([\w.:-]+)", text), _node_ip()
+    if ip_match and node_ip is not None and ip_match.group(1) != node_ip:
+        logs_dir = None  # it ran on another node: its log is not here
+    if "killed by `ray.kill`" in text:
+        return f"worker died: process {pid} was killed with ray.kill"
+    if "low on memory" in text.lower() or "out_of_memory" in text.lower():
+        return memory_monitor_reason(text)
+    exit_type = re.search(r"Worker exit type: (\w+)", text)
+    ray_says = f"Ray: {exit_type.group(1)}" if exit_type else "Ray: actor died"
+    signal_name = _fatal_signal(logs_dir, pid)
+    if signal_name:
+        return f"worker died: process {pid} crashed with {signal_name} ({ray_says})"
+    return (
+        f"worker died: process {pid} was killed without a trace (SIGKILL: kill -9 or the "
+        f"kernel's OOM killer; {ray_says})"
+    )
+
+
+def _fatal_signal(logs_dir: Path | None, pid: int | None) -> str | None:
+    """The fatal signal a local worker's faulthandler printed to its log, if any."""
+    if logs_dir is None or pid is None:
+        return None
+    for path in logs_dir.glob(f"worker-*-{pid}.err"):
+        try:
+            with path.open("rb") as handle:
+                handle.seek(max(0, path.stat().st_size - 64_000))
+                tail = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        found = re.findall(r"Fatal Python error: ([A-Za-z -]+)", tail)
+        if found:
+            name = found[-1].strip()
+            return FATAL_SIGNALS.get(name, name)
+    return None
+
+
+def _node_ip() -> str | None:
+    """This node's Ray IP (None outside a Ray session: then any log dir given is trusted)."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    try:
+        return ray.util.get_node_ip_address()
+    except Exception:
+        return None
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else "no details"
+
+
+class TrialWatch(Callback):
+    """Knows Ray's ``Trial`` objects (to read their errors) and stops trials that run too long.
+
+    ``time_limit_s`` is ``--trial-timeout``; the actor is killed ``grace_s`` after it, so a
+    trainer that enforces the same limit itself (``TrainConfig.time_limit_s``) stops first.
+    Callback hooks never raise: an exception here would abort ``tuner.fit()``.
+    """
+
+    def __init__(self, time_limit_s: float | None = None, logs_dir: Path | None = None) -> None:
+        self.time_limit_s = time_limit_s
+        self.grace_s = min(60.0, max(2.0, 0.05 * time_limit_s)) if time_limit_s else 0.0
+        self.logs_dir = logs_dir
+        self._trials: list[Any] = []
+        self._known: dict[str, Any] = {}
+        self._started: dict[str, float] = {}
+        self._timed_out: dict[str, str] = {}
+
+    # ----- Tune's Callback interface ----------------------------------------------------------
+    def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        self._trials = trials  # TuneController's own list: trials added later show up in it
+        if self.time_limit_s:
+            try:
+                self._stop_overdue()
+            except Exception:  # never abort the search from a callback
+                logger.warning("checking --trial-timeout failed", exc_info=True)
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._known[trial.trial_id] = trial
+        self._started[trial.trial_id] = time.monotonic()
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._started.pop(trial.trial_id, None)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._started.pop(trial.trial_id, None)
+
+    # ----- for the searcher -------------------------------------------------------------------
+    def error_reason(self, trial_id: str) -> str:
+        """Why Ray says the trial errored, in one line (see :func:`ray_error_reason`)."""
+        if trial_id in self._timed_out:
+            return self._timed_out[trial_id]
+        trial = self._trial(trial_id)
+        if trial is None:
+            return "Ray trial error (no details recorded)"
+        try:
+            error, text = _recorded_error(trial)
+            return ray_error_reason(error, text, self.logs_dir)
+        except Exception:  # a reason must never crash the search
+            logger.warning("reading the error of trial %s failed", trial_id, exc_info=True)
+            return "Ray trial error (its record could not be read)"
+
+    # ----- internals --------------------------------------------------------------------------
+    def _trial(self, trial_id: str) -> Any:
+        if trial_id in self._known:
+            return self._known[trial_id]
+        return next((t for t in self._trials if t.trial_id == trial_id), None)
+
+    def _stop_overdue(self) -> None:
+        import ray
+
+        assert self.time_limit_s is not None
+        now = time.monotonic()
+        for trial_id, started in list(self._started.items()):
+            ran = now - started
+            if ran < self.time_limit_s + self.grace_s:
+                continue
+            del self._started[trial_id]
+            self._timed_out[trial_id] = (
+                f"timeout: ran {ran:.0f} s, over --trial-timeout {self.time_limit_s:g} s; "
+                "stopped by the driver"
+            )
+            trial = self._trial(trial_id)
+            actor = getattr(getattr(trial, "temporary_state", None), "ray_actor", None)
+            if actor is not None:
+                ray.kill(actor, no_restart=True)
+
+
+def _recorded_error(trial: Any) -> tuple[BaseException | None, str]:
+    """The exception Ray pickled for the trial (or None) and the text of its error file."""
+    import ray.cloudpickle as cloudpickle
+
+    error: BaseException | None = None
+    pickled = getattr(trial, "pickled_error_file", None)
+    if pickled and Path(pickled).is_file():
+        try:
+            with open(pickled, "rb") as handle:
+                error = cloudpickle.load(handle)
+        except Exception:  # an exception class that cannot be rebuilt here
+            error = None
+    text = ""
+    plain = getattr(trial, "error_file", None)
+    if plain and Path(plain).is_file():
+        raw = Path(plain).read_text(errors="replace")
+        # Ray appends "Failure # n (occurred at ...)" blocks: keep the last one
+        text = re.split(r"Failure # \d+ \(occurred at [^)]*\)\n", raw)[-1]
+    return error, text

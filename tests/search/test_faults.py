@@ -1,0 +1,89 @@
+"""One-line fault reasons (search/faults.py) from Ray's own error texts, and --trial-timeout.
+
+The texts are what Ray 2.60 wrote for real faults on this project's searches (memory monitor,
+SIGKILL, ray.kill); the end-to-end behaviour is tested through real Ray in test_faults_ray.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from search.cli import main
+from search.faults import TrialFailed, ray_error_reason
+from search.run import storage_error_message
+
+MEMORY_MONITOR = """1 worker(s) were killed due to the node running low on memory. Memory on the
+node (IP: 127.0.0.1, ID: 0827) was 2.92GB used / 23.54GB limit (0.123976)
+OOM kill reason: Memory usage 3133689856B exceeded threshold of 1263825152B (5.0% of 2527650B
+limit)
+Object store memory usage: [- objects spillable: 0
+Ray killed 1 worker(s) based on the killing policy"""
+
+ACTOR_DIED = """The actor died unexpectedly before finishing this task.
+\tclass_name: ImplicitFunc
+\tactor_id: 913e5c365c2feca38dcfc38901000000
+\tpid: 13602
+\tnamespace: 19099365
+\tip: 127.0.0.1
+The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR Worker exit
+detail: Worker unexpectedly exits with a connection error code 2. End of file."""
+
+
+def test_reasons_from_rays_error_texts(tmp_path: Path) -> None:
+    oom = ray_error_reason(None, MEMORY_MONITOR, None)
+    assert oom == (
+        "out of memory: Ray's memory monitor killed the trial's worker (node memory 2.92GB used "
+        "of 23.54GB, kill threshold 5.0%); lower --batch-size or --concurrency"
+    )
+    killed = ray_error_reason(None, ACTOR_DIED, tmp_path)
+    assert killed.startswith("worker died: process 13602 was killed without a trace (SIGKILL")
+    assert killed.endswith("Ray: SYSTEM_ERROR)")
+    # the worker's faulthandler names a segfault in its log
+    (tmp_path / "worker-abc-01000000-13602.err").write_text(
+        "Fatal Python error: Segmentation fault\n\nCurrent thread 0x01 (most recent call first):\n"
+    )
+    crashed = ray_error_reason(None, ACTOR_DIED, tmp_path)
+    assert crashed == "worker died: process 13602 crashed with SIGSEGV (Ray: SYSTEM_ERROR)"
+    stopped = ACTOR_DIED.split("The actor is dead")[0] + "The actor is dead because it was killed"
+    assert ray_error_reason(None, stopped + " by `ray.kill`.", None) == (
+        "worker died: process 13602 was killed with ray.kill"
+    )
+    # the trainable's own line, when only the text of the traceback survived
+    text = "ray::ImplicitFunc.train() (pid=1)\n...\nsearch.faults.TrialFailed: diverged: nan\n"
+    assert ray_error_reason(None, text, None) == "diverged: nan"
+    assert ray_error_reason(TrialFailed("x"), "", None) == "TrialFailed: x"
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "1e9"])
+def test_trial_timeout_must_be_a_sane_number_of_seconds(
+    value: str, tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "t.db"
+    args = ["run", *tiny_args, "--trial-timeout", value, "--storage", f"sqlite:///{db}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: trial_timeout=")
+    assert "pass --trial-timeout as a" in err and not db.exists()
+    if value not in ("nan", "inf"):
+        assert "(0, 604800]" in err
+
+
+def test_a_storage_error_is_one_line_without_the_server_url() -> None:
+    import sqlite3
+
+    from optuna.exceptions import StorageInternalError
+
+    try:
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as full:
+            raise StorageInternalError("An exception is raised during the commit.") from full
+    except StorageInternalError as exc:
+        on_sqlite = storage_error_message("sqlite:////data/s.db", exc)
+        on_server = storage_error_message("postgresql+psycopg://me:s3cret@db.example/s", exc)
+    assert on_sqlite.startswith("cannot write to the study database '/data/s.db': database or")
+    assert "\n" not in on_sqlite and "run the same command to resume" in on_sqlite
+    assert on_server.startswith("cannot write to the study database: database or disk is full")
+    assert "s3cret" not in on_server and "db.example" not in on_server
