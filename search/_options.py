@@ -59,7 +59,9 @@ def given_spec_values(options: dict[str, Any]) -> dict[str, Any]:
     spec_file = options.get("spec_file")
     if spec_file is not None:
         try:
-            values.update(ArchSpec.from_json(Path(spec_file).read_text()).to_dict())
+            spec = ArchSpec.from_json(Path(spec_file).read_text())
+            # None = "not applicable" (se_ratio/experts of a block without them) or "auto"
+            values.update({k: v for k, v in spec.to_dict().items() if v is not None})
         except OSError as exc:
             raise UserError(f"cannot read spec file {spec_file}: {exc.strerror}") from exc
     if options.get("b0"):

@@ -5,7 +5,7 @@ below the smallest network, storage URL, a file that is not a study database, a 
 a different search, a Ray address that cannot be joined) is checked before the database is
 created or written. Then the study is created or loaded, trials a killed run left RUNNING are
 failed as "interrupted" and re-queued, and Ray Tune runs the remaining trials with
-:class:`~search.searcher.StudySearcher` and ASHA.
+:class:`~search.searcher.StudySearcher` and multi-objective ASHA (``search.scheduler``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from search.ledger import Counts, best_accuracy, pareto_front, recover_stale
 from search.planner import Planner
 from search.progress import Progress, summary_table
 from search.ray_session import ray_session
+from search.sampler import make_sampler
 from search.searcher import StudySearcher
 from search.storage import (
     DIRECTIONS,
@@ -166,14 +167,9 @@ def _open_study(config: SearchConfig, created: bool) -> optuna.Study:
     previous = 0
     if not created:
         previous = len(optuna.load_study(study_name=config.study, storage=storage).trials)
-    # TPE handles two objectives and (group=True) the conditional se_ratio / experts; the seed is
+    # multi-objective TPE that learns from early-stopped trials (search.sampler); the seed is
     # offset by the trials already in the study so a resume doesn't replay the same samples.
-    sampler = optuna.samplers.TPESampler(
-        seed=config.seed + previous,
-        multivariate=True,
-        group=True,
-        constant_liar=True,
-    )
+    sampler = make_sampler(seed=config.seed + previous, trials=config.trials)
     study = optuna.create_study(
         study_name=config.study,
         storage=storage,
@@ -222,9 +218,9 @@ def _tune(
 ) -> bool:
     """Run Ray Tune until the study has its trials; True when stopped by Ctrl-C / SIGTERM."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
 
+    from search.scheduler import make_scheduler
     from search.trainable import run_trial
 
     class _StopOnSignal(tune.Stopper):
@@ -246,13 +242,7 @@ def _tune(
         tune.with_parameters(run_trial, train=train, val=val, settings=settings),
         {"cpu": resources.threads, "gpu": resources.gpus_per_trial},
     )
-    scheduler = ASHAScheduler(
-        time_attr="epoch",
-        metric="accuracy",
-        mode="max",
-        max_t=config.epochs,
-        grace_period=1,
-    )
+    scheduler = make_scheduler(config.epochs)  # MO-ASHA on (accuracy, MACs)
     storage_dir = tempfile.mkdtemp(prefix="effnas-ray-")
     try:
         tuner = tune.Tuner(
