@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from reports.records import TrialRecord
 from space import ArchSpec, count_spec
 
-PAPER_RESOLUTION = 56
-
 
 @dataclass(frozen=True)
 class Reference:
@@ -34,20 +32,12 @@ class Reference:
 def same_network(spec: ArchSpec) -> ArchSpec:
     """``spec`` with the fields that do not change the network set to fixed values.
 
-    At phi=0 the coefficients have no effect and the automatic resolution is 56 px; the SE ratio
-    only matters for ``se``/``condconv`` blocks and the expert count only for ``condconv``
+    This is :meth:`ArchSpec.network_form` (the spec's own normal form, which ``spec_id`` hashes):
+    at phi=0 the coefficients have no effect and the automatic resolution is 56 px; the SE ratio
+    exists only for ``se``/``condconv`` blocks and the expert count only for ``condconv``
     (docs/design.md section 2). Two specs build the same network iff their normal forms are equal.
     """
-    changes: dict[str, object] = {}
-    if spec.phi == 0.0:
-        changes.update(alpha=1.0, beta=1.0, gamma=1.0)
-        if spec.resolution is None:
-            changes["resolution"] = PAPER_RESOLUTION
-    if spec.block == "standard":
-        changes["se_ratio"] = 4
-    if spec.block != "condconv":
-        changes["experts"] = 4
-    return spec.replace(**changes)
+    return spec.network_form()
 
 
 def paper_references(classes: int, trials: Iterable[TrialRecord]) -> list[Reference]:

@@ -61,9 +61,11 @@ def given_spec_values(options: dict[str, Any]) -> dict[str, Any]:
     if spec_file is not None:
         text = read_text_file(spec_file, "--spec")
         try:
-            values.update(ArchSpec.from_json(text).to_dict())
+            spec = ArchSpec.from_json(text)
         except RecursionError as exc:  # json's parser recurses once per nesting level
             raise UserError(f"--spec file {str(spec_file)!r} is nested too deeply") from exc
+        # None = "not applicable" (se_ratio/experts of a block without them) or "auto"
+        values.update({k: v for k, v in spec.to_dict().items() if v is not None})
     if options.get("b0"):
         values.update(EFFICIENTNET_B0)
     values.update({k: options[k] for k in SPEC_FIELDS if options.get(k) is not None})

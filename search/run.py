@@ -6,7 +6,8 @@ a different search, a Ray address that cannot be joined) is checked before the d
 created or written. Then the study is created or loaded (two drivers creating it at once: the
 loser loads it), trials left RUNNING by a driver that is gone are failed as "interrupted" and
 re-queued (``search.lease`` tells them from the live trials of other drivers, on any host), and
-Ray Tune runs the remaining trials with :class:`~search.searcher.StudySearcher` and ASHA.
+Ray Tune runs the remaining trials with :class:`~search.searcher.StudySearcher` and
+multi-objective ASHA (``search.scheduler``).
 
 Faults (issue 9): a trial's failure is that trial's FAIL with a one-line reason, never the end
 of the search; a storage error (a full disk) ends the search with one line (exit 2) and loses
@@ -39,6 +40,7 @@ from search.ledger import Counts, best_accuracy, pareto_front
 from search.planner import Planner
 from search.progress import Progress, summary_table
 from search.ray_session import driver_log, ray_session
+from search.sampler import make_sampler
 from search.sampling import TrialSeededSampler
 from search.searcher import STORAGE_ERRORS, StudySearcher
 from search.storage import (
@@ -225,16 +227,11 @@ def _open_study(config: SearchConfig, created: bool) -> tuple[optuna.Study, RDBS
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = _open_storage(config.storage)
-    # TPE handles two objectives and (group=True) the conditional se_ratio / experts; trial N
+    # multi-objective TPE that learns from early-stopped trials (search.sampler); trial N
     # samples with a seed made of --seed and N (search.sampling), so no two trials share one,
     # whether they come from a resume or from drivers running at once.
     sampler = TrialSeededSampler(
-        lambda seed: optuna.samplers.TPESampler(
-            seed=seed,
-            multivariate=True,
-            group=True,
-            constant_liar=True,
-        ),
+        lambda seed: make_sampler(seed=seed, trials=config.trials),
         config.seed,
     )
     try:
@@ -302,9 +299,9 @@ def _tune(
 ) -> bool:
     """Run Ray Tune until the study has its trials; True when stopped by Ctrl-C / SIGTERM."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
 
+    from search.scheduler import make_scheduler
     from search.trainable import run_trial
 
     class _StopOnSignal(tune.Stopper):
@@ -328,13 +325,7 @@ def _tune(
         tune.with_parameters(run_trial, train=train, val=val, settings=settings),
         {"cpu": resources.threads, "gpu": resources.gpus_per_trial},
     )
-    scheduler = ASHAScheduler(
-        time_attr="epoch",
-        metric="accuracy",
-        mode="max",
-        max_t=config.epochs,
-        grace_period=1,
-    )
+    scheduler = make_scheduler(config.epochs)  # MO-ASHA on (accuracy, MACs)
     storage_dir = tempfile.mkdtemp(prefix="effnas-ray-")
     try:
         tuner = tune.Tuner(

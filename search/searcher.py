@@ -274,6 +274,8 @@ class StudySearcher(Searcher):
             attrs["weights_dir"] = result["weights_dir"]
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
+        if outcome.status == "infeasible":
+            trial.set_constraint("memory", 1.0)  # TPE: infeasible, not a result (search.sampler)
         values = None
         if outcome.state == TrialState.COMPLETE:
             values = [float(result["accuracy"]), int(trial.user_attrs["macs"])]

@@ -2,19 +2,19 @@
 
 Dimensions: block {standard, se, condconv}, expansion {1, 2, 3, 4, 6}, SE ratio {2, 4, 8, 16},
 experts {2, 4, 8}, middle conv {depthwise, dense}, kernel {3, 5}, and the compound-scaling
-coefficients alpha, beta, gamma in [1, 2] with ``alpha * beta**2 * gamma**2 ~= 2`` (EfficientNet,
+coefficients alpha, beta, gamma in [1, 2] with ``alpha * beta**2 * gamma**2 = 2`` (EfficientNet,
 Tan & Le 2019, eq. 3). Any dimension can be pinned (one value) or narrowed (a subset for the
 categorical ones, a ``[low, high]`` range for the coefficients); ``phi``, ``resolution`` and
 ``classes`` can be pinned too.
 
-Parametrisation of the coefficients (why: the constraint has two degrees of freedom, and
-sampling them directly keeps Optuna's distributions fixed, which TPE needs to model them):
-alpha and beta are sampled (``suggest_float``), gamma is *derived* as ``sqrt(2 / (alpha *
-beta**2))`` and then clipped into the gamma range. The candidate is feasible when the clipped
-gamma keeps ``alpha * beta**2 * gamma**2`` within ``tolerance`` (relative) of 2; otherwise it is
-recorded as infeasible and never trained. Because gamma >= 1 needs ``beta <= sqrt(2 / alpha)``,
-the default beta range is ``[1, sqrt(2)]`` (no beta above it can ever be feasible). A pinned
-gamma is used as given and only the tolerance is checked.
+Coefficients are feasible by construction (``space.shares``): alpha = 2**a, beta = 2**(b/2),
+gamma = 2**(c/2) with shares a + b + c = 1 inside the box the ranges give; Optuna samples one unit
+variable per remaining degree of freedom (``alpha_q``, then ``beta_q``; named after the first two
+free coefficients), fixed ``[0, 1]`` distributions that TPE can learn, mapped onto the feasible
+polygon. So every sample meets the constraint (to the 6 decimals the coefficients are stored
+with, see ``PRODUCT_SLACK``) whatever the tolerance; narrowed ranges that admit no triple at all
+are one UserError up front. The tolerance applies where a triple is given rather than sampled:
+all three coefficients pinned, or EfficientNet-B0's start point (1.2 * 1.1**2 * 1.15**2 = 1.92).
 
 Conditional parameters (Optuna define-by-run): ``se_ratio`` is suggested only for the se and
 condconv blocks and ``experts`` only for condconv, so the sampler never learns from a value that
@@ -32,15 +32,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from space.errors import UserError
+from space.shares import NAMES, SharePolygon, coefficient_of, share_of
 from space.spec import BLOCK_TYPES, KERNELS, MID_CONVS, ArchSpec
 
 EXPANSIONS: tuple[int, ...] = (1, 2, 3, 4, 6)
 SE_RATIOS: tuple[int, ...] = (2, 4, 8, 16)
 EXPERTS: tuple[int, ...] = (2, 4, 8)
 COEFFICIENT_RANGE: tuple[float, float] = (1.0, 2.0)
-BETA_RANGE: tuple[float, float] = (1.0, round(math.sqrt(2.0), 4))
 DEFAULT_TOLERANCE = 0.1
 TARGET_PRODUCT = 2.0  # alpha * beta**2 * gamma**2: MACs double per unit of phi
+# sampled coefficients are rounded to 6 decimals, which moves the product by < 3e-6 (relative)
+PRODUCT_SLACK = 1e-5
 
 CATEGORICAL: dict[str, tuple[Any, ...]] = {
     "block": BLOCK_TYPES,
@@ -83,7 +85,7 @@ class SearchSpace:
     mid_conv: tuple[str, ...] = MID_CONVS
     kernel: tuple[int, ...] = KERNELS
     alpha: tuple[float, float] = COEFFICIENT_RANGE
-    beta: tuple[float, float] = BETA_RANGE
+    beta: tuple[float, float] = COEFFICIENT_RANGE  # the constraint caps beta and gamma at sqrt 2
     gamma: tuple[float, float] = COEFFICIENT_RANGE
     tolerance: float = DEFAULT_TOLERANCE
     pins: dict[str, Any] = field(default_factory=dict)  # phi / resolution / classes
@@ -117,11 +119,11 @@ class SearchSpace:
             ArchSpec(**pins)
             kwargs["pins"] = pins
         space = cls(**kwargs)
-        space.check_pinned_coefficients()
+        space.check_coefficients()
         return space
 
-    def check_pinned_coefficients(self) -> None:
-        """With alpha, beta and gamma all pinned, the product must meet the tolerance."""
+    def check_coefficients(self) -> None:
+        """Some triple in the ranges must meet the constraint; a pinned triple, the tolerance."""
         if all(self.is_pinned(name) for name in CONTINUOUS):
             a, b, g = (getattr(self, name)[0] for name in CONTINUOUS)
             violation = product_violation(a, b, g, self.tolerance)
@@ -130,6 +132,22 @@ class SearchSpace:
                     f"pinned coefficients violate the compound constraint: {violation}; "
                     "change --alpha/--beta/--gamma or raise `tolerance` in the space file"
                 )
+            return
+        if self.polygon.is_empty():
+            ranges = ", ".join(
+                f"{n} in [{getattr(self, n)[0]:g}, {getattr(self, n)[1]:g}]" for n in NAMES
+            )
+            low = math.prod(getattr(self, n)[0] ** (2 if n != "alpha" else 1) for n in NAMES)
+            high = math.prod(getattr(self, n)[1] ** (2 if n != "alpha" else 1) for n in NAMES)
+            raise UserError(
+                f"no coefficients with {ranges} satisfy alpha*beta^2*gamma^2 = 2 (the product "
+                f"ranges over [{low:.3g}, {high:.3g}]); widen or move these ranges"
+            )
+
+    @property
+    def polygon(self) -> SharePolygon:
+        """The feasible shares of the coefficient ranges (``space.shares``)."""
+        return SharePolygon.of([getattr(self, name) for name in CONTINUOUS])
 
     # ----- queries --------------------------------------------------------------------------
     def is_pinned(self, name: str) -> bool:
@@ -173,9 +191,10 @@ class SearchSpace:
     def start_point(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(Optuna params, user attrs) that make the first trial EfficientNet-B0's coefficients.
 
-        gamma is derived in this parametrisation, so B0's gamma = 1.15 travels as the user attr
-        "start_gamma", which :meth:`sample` honours (``gamma_override``) when it lies in the gamma
-        range; the tolerance is checked as for any candidate.
+        B0's alpha = 1.2 and beta = 1.1 become the unit variables that map onto them; B0's
+        gamma = 1.15 is off the constraint plane (the product is 1.92), so it travels as the user
+        attr "start_gamma", which :meth:`sample` honours (``gamma_override``) when the triple is
+        within the tolerance. Needs all three coefficients free and B0's values in their ranges.
         """
         for name, value in EFFICIENTNET_B0_START.items():
             low, high = getattr(self, name)
@@ -184,12 +203,33 @@ class SearchSpace:
                     f"--b0 starts at {name}={value} but the space has {name} in [{low}, {high}]; "
                     f"drop --b0 or widen {name}"
                 )
-        params = {"alpha": EFFICIENTNET_B0_START["alpha"], "beta": EFFICIENTNET_B0_START["beta"]}
-        return params, {"start_gamma": EFFICIENTNET_B0_START["gamma"]}
+        alpha, beta, gamma = (EFFICIENTNET_B0_START[name] for name in CONTINUOUS)
+        violation = product_violation(alpha, beta, gamma, self.tolerance)
+        if violation:
+            raise UserError(
+                f"--b0's coefficients are outside the tolerance: {violation}; drop --b0 or "
+                "raise `tolerance` in the space file"
+            )
+        polygon = self.polygon
+        a, b = share_of("alpha", alpha), share_of("beta", beta)
+        units = polygon.units((a, b, 1.0 - a - b))
+        shares = polygon.point(units)
+        if (coefficient_of("alpha", shares[0]), coefficient_of("beta", shares[1])) != (alpha, beta):
+            raise UserError(
+                f"--b0's alpha={alpha}, beta={beta} need gamma="
+                f"{coefficient_of('gamma', 1 - a - b):g} on the constraint, outside the gamma "
+                f"range [{self.gamma[0]:g}, {self.gamma[1]:g}]; drop --b0 or widen gamma"
+            )
+        params = {f"{name}_q": unit for name, unit in zip(CONTINUOUS, units, strict=False)}
+        return params, {"start_gamma": gamma}
 
     # ----- sampling ---------------------------------------------------------------------------
     def sample(self, trial: Suggester, gamma_override: float | None = None) -> Sample:
-        """Suggest every free dimension on ``trial`` (conditionally) and return the point."""
+        """Suggest every free dimension on ``trial`` (conditionally) and return the point.
+
+        ``gamma_override`` (a start point's or a replayed trial's gamma) replaces the derived
+        gamma when it lies in the gamma range; that triple is then checked against the tolerance.
+        """
         values: dict[str, Any] = {}
         values["block"] = self._categorical(trial, "block")
         values["expansion"] = self._categorical(trial, "expansion")
@@ -199,19 +239,21 @@ class SearchSpace:
             values["experts"] = self._categorical(trial, "experts")
         values["mid_conv"] = self._categorical(trial, "mid_conv")
         values["kernel"] = self._categorical(trial, "kernel")
-        alpha = self._continuous(trial, "alpha")
-        beta = self._continuous(trial, "beta")
-        if self.is_pinned("gamma"):
-            gamma = self.gamma[0]
-        elif gamma_override is not None and self.gamma[0] <= gamma_override <= self.gamma[1]:
-            gamma = float(gamma_override)
-        else:
-            derived = math.sqrt(TARGET_PRODUCT / (alpha * beta**2))
-            gamma = min(max(derived, self.gamma[0]), self.gamma[1])
-        gamma = round(gamma, 4)
+        alpha, beta, gamma = self._coefficients(trial)
+        violation = None
+        if all(self.is_pinned(name) for name in CONTINUOUS):  # checked up front by from_mapping
+            violation = product_violation(alpha, beta, gamma, self.tolerance)
+        override = None if gamma_override is None else float(gamma_override)
+        if (
+            override is not None
+            and override != gamma
+            and self.gamma[0] <= override <= self.gamma[1]
+        ):
+            gamma = override
+            violation = product_violation(alpha, beta, gamma, self.tolerance)
         values.update(alpha=alpha, beta=beta, gamma=gamma)
         values.update(self.pins)
-        return Sample(values, product_violation(alpha, beta, gamma, self.tolerance))
+        return Sample(values, violation)
 
     def _categorical(self, trial: Suggester, name: str) -> Any:
         choices = getattr(self, name)
@@ -219,19 +261,29 @@ class SearchSpace:
             return choices[0]
         return trial.suggest_categorical(name, list(choices))
 
-    def _continuous(self, trial: Suggester, name: str) -> float:
-        low, high = getattr(self, name)
-        if low == high:
-            return low
-        # 4 decimals keep spec strings readable; the mapping is deterministic, so a re-queued
-        # trial (same params) still gets exactly the same value
-        return round(float(trial.suggest_float(name, low, high)), 4)
+    def _coefficients(self, trial: Suggester) -> tuple[float, float, float]:
+        """(alpha, beta, gamma) on the constraint: pinned ones as given, the others mapped from
+        ``[0, 1]`` unit variables (``space.shares``) and stored to 6 decimals."""
+        if all(self.is_pinned(name) for name in CONTINUOUS):
+            return self.alpha[0], self.beta[0], self.gamma[0]
+        polygon = self.polygon
+        free = [CONTINUOUS[i] for i in polygon.free][: polygon.unit_variables]
+        units = [float(trial.suggest_float(f"{name}_q", 0.0, 1.0)) for name in free]
+        shares = polygon.point(units)
+        return tuple(  # type: ignore[return-value]
+            getattr(self, name)[0] if self.is_pinned(name) else coefficient_of(name, share)
+            for name, share in zip(CONTINUOUS, shares, strict=True)
+        )
 
 
 def product_violation(alpha: float, beta: float, gamma: float, tolerance: float) -> str | None:
-    """None when ``alpha * beta**2 * gamma**2`` is within ``tolerance`` of 2, else the reason."""
+    """None when ``alpha * beta**2 * gamma**2`` is within ``tolerance`` of 2, else the reason.
+
+    ``PRODUCT_SLACK`` on top absorbs the 6-decimal storage of sampled coefficients, so
+    ``tolerance = 0`` accepts every sampled triple.
+    """
     product = alpha * beta**2 * gamma**2
-    if abs(product / TARGET_PRODUCT - 1.0) <= tolerance + 1e-12:
+    if abs(product / TARGET_PRODUCT - 1.0) <= tolerance + PRODUCT_SLACK:
         return None
     return (
         f"alpha*beta^2*gamma^2 = {product:.3f} (alpha={alpha:.4g}, beta={beta:.4g}, "

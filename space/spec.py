@@ -7,9 +7,16 @@ the report prints it. Because the spec is frozen and validated at construction, 
 has to re-check it.
 
 The canonical form is a fixed-order ``key=value`` string, e.g.
-``block=se,e=4,r=4,m=4,mid=depthwise,k=3,a=1.2,b=1.1,g=1.15,phi=1,res=auto,classes=10``, in the
-spirit of timm's compact arch strings; ``ArchSpec.parse`` inverts it exactly, and ``spec_id`` is a
-hash of it, so two equal specs always share an id.
+``block=se,e=4,r=4,mid=depthwise,k=3,a=1.2,b=1.1,g=1.15,phi=1,res=auto,classes=10``, in the
+spirit of timm's compact arch strings; ``ArchSpec.parse`` inverts it exactly.
+
+Fields that a block type does not have are not part of the spec: ``se_ratio`` is ``None`` for the
+standard block and ``experts`` is ``None`` unless the block is condconv (DESIGN.md section 2), so
+the canonical string never shows an ``r=`` or ``m=`` that does nothing. The coefficients stay in the
+spec even at phi = 0, because they are the direction in which the spec scales (``fit_phi``,
+``replace(phi=...)``); ``spec_id`` therefore hashes :meth:`ArchSpec.network_form`, the spec with
+every field that cannot change the built network set to a fixed value, so two specs that build
+the same network share one id.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from space.errors import UserError
+from space.scaling import BASE_RESOLUTION  # the automatic resolution at phi = 0
 
 BlockType = Literal["standard", "se", "condconv"]
 MidConv = Literal["depthwise", "dense"]
@@ -31,6 +39,8 @@ MID_CONVS: tuple[str, ...] = ("depthwise", "dense")
 KERNELS: tuple[int, ...] = (3, 5)
 MAX_PHI = 8.0
 MAX_RESOLUTION = 1024
+DEFAULT_SE_RATIO = 4  # DESIGN.md's reference R
+DEFAULT_EXPERTS = 4  # DESIGN.md's reference M
 
 # canonical key order and short names: (field, short key)
 _KEYS: tuple[tuple[str, str], ...] = (
@@ -62,15 +72,17 @@ class ArchSpec:
 
     Defaults are the paper preset of docs/design.md section 1: standard block, depthwise 3x3 middle
     conv, expansion 4, phi = 0 (so alpha/beta/gamma have no effect), 56 px, 100 classes.
-    ``se_ratio`` only matters for the ``se`` and ``condconv`` blocks and ``experts`` only for
-    ``condconv``; they are kept (not zeroed) so a spec can be re-pinned to another block type.
+    ``se_ratio`` exists only for the ``se`` and ``condconv`` blocks and ``experts`` only for
+    ``condconv``: construction sets them to ``None`` for the other blocks (whatever was passed, so
+    an old record or a re-pinned spec normalises) and to DESIGN.md's reference 4 when a block that
+    has them gets ``None`` (so ``spec.replace(block="se")`` works).
     ``resolution=None`` means "scaled from 56 px by gamma**phi"; an integer pins it.
     """
 
     block: BlockType = "standard"
     expansion: int = 4
-    se_ratio: int = 4
-    experts: int = 4
+    se_ratio: int | None = None
+    experts: int | None = None
     mid_conv: MidConv = "depthwise"
     kernel: int = 3
     alpha: float = 1.0
@@ -85,8 +97,18 @@ class ArchSpec:
         _check_choice("mid_conv", self.mid_conv, MID_CONVS, "--mid-conv")
         _check_choice("kernel", self.kernel, KERNELS, "--kernel")
         _check_int_range("expansion", self.expansion, 1, 16, "--expansion")
-        _check_int_range("se_ratio", self.se_ratio, 1, 64, "--se-ratio")
-        _check_int_range("experts", self.experts, 1, 32, "--experts")
+        if self.block == "standard":
+            object.__setattr__(self, "se_ratio", None)
+        else:
+            if self.se_ratio is None:
+                object.__setattr__(self, "se_ratio", DEFAULT_SE_RATIO)
+            _check_int_range("se_ratio", self.se_ratio, 1, 64, "--se-ratio")
+        if self.block != "condconv":
+            object.__setattr__(self, "experts", None)
+        else:
+            if self.experts is None:
+                object.__setattr__(self, "experts", DEFAULT_EXPERTS)
+            _check_int_range("experts", self.experts, 1, 32, "--experts")
         _check_int_range("classes", self.classes, 2, 100_000, "--classes")
         for name in ("alpha", "beta", "gamma"):
             value = getattr(self, name)
@@ -115,10 +137,15 @@ class ArchSpec:
 
     # ----- derived forms -------------------------------------------------------------------
     def canonical(self) -> str:
-        """The fixed-order ``key=value`` string; ``ArchSpec.parse`` inverts it exactly."""
+        """The fixed-order ``key=value`` string; ``ArchSpec.parse`` inverts it exactly.
+
+        ``r=`` and ``m=`` appear only for the blocks that have them (they are ``None`` otherwise).
+        """
         parts = []
         for field, short in _KEYS:
             value = getattr(self, field)
+            if value is None and field in ("se_ratio", "experts"):
+                continue
             if value is None:
                 text = "auto"
             elif isinstance(value, float):
@@ -128,10 +155,27 @@ class ArchSpec:
             parts.append(f"{short}={text}")
         return ",".join(parts)
 
+    def network_form(self) -> ArchSpec:
+        """This spec with the fields that cannot change the built network set to fixed values.
+
+        At phi = 0 the coefficients have no effect and the automatic resolution is 56 px; with a
+        pinned resolution gamma has no effect. (``se_ratio``/``experts`` are already ``None``
+        where the block has none.) Two specs build the same network iff their network forms are
+        equal, up to the rounding of ``space.scaling``, which can map nearby phis to one network.
+        """
+        changes: dict[str, Any] = {}
+        if self.phi == 0.0:
+            changes.update(alpha=1.0, beta=1.0, gamma=1.0)
+            if self.resolution is None:
+                changes["resolution"] = BASE_RESOLUTION
+        elif self.resolution is not None:
+            changes["gamma"] = 1.0
+        return self.replace(**changes) if changes else self
+
     @property
     def spec_id(self) -> str:
-        """A stable 12-hex-digit id: the SHA-256 of the canonical string."""
-        return hashlib.sha256(self.canonical().encode()).hexdigest()[:12]
+        """A stable 12-hex-digit id of the network: SHA-256 of the network form's string."""
+        return hashlib.sha256(self.network_form().canonical().encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -165,7 +209,11 @@ class ArchSpec:
 
     @classmethod
     def parse(cls, text: str) -> ArchSpec:
-        """Parse a canonical string (or any subset of its keys, in any order)."""
+        """Parse a canonical string (or any subset of its keys, in any order).
+
+        Strings written before ``r=``/``m=`` were dropped for blocks without them still parse:
+        the irrelevant values are normalised away.
+        """
         values: dict[str, Any] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, raw = part.partition("=")

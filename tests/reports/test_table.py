@@ -33,8 +33,9 @@ def test_csv_content(make_study: Callable[..., str]) -> None:
     assert first["accuracy"] == "0.8" and first["macs"] == "107610528"
     assert first["params"] == "1171482" and first["block"] == "standard"
     assert first["spec"] == (
-        "block=standard,e=2,r=4,m=4,mid=depthwise,k=3,a=1,b=1,g=1,phi=0,res=auto,classes=10"
+        "block=standard,e=2,mid=depthwise,k=3,a=1,b=1,g=1,phi=0,res=auto,classes=10"
     )
+    assert first["se_ratio"] == first["experts"] == ""  # a standard block has neither
     failed = next(r for r in records if r["trial"] == "8")
     assert failed["status"] == "failed" and failed["state"] == "FAIL"
     assert failed["accuracy"] == ""

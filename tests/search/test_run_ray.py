@@ -17,10 +17,12 @@ import pytest
 from optuna.trial import TrialState
 
 from search.cli import main
+from search.ranking import dominates
 from space import ArchSpec, count_spec
 
 pytestmark = pytest.mark.ray
-BUDGET = 25_000_000
+BUDGET = 50_000_000  # about 4x the smallest network of the tiny space, so MAC targets spread
+SMALLEST = 11_861_840  # standard block, expansion 1, 24 px, 10 classes
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory, tiny_args: list[str]) -> 
     folder = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{folder / 'search.db'}"
     args = ["run", *tiny_args, "--trials", "4", "--concurrency", "2", "--device", "cpu"]
-    args += ["--study", "e2e", "--b0"]
+    args += ["--study", "e2e", "--b0", "--budget-flops", "5e7", "--epochs", "2"]
     started = time.monotonic()
     assert main([*args, "--storage", url]) == 0
     return url, time.monotonic() - started
@@ -61,13 +63,37 @@ def test_search_stores_every_trial_with_the_schema(searched: tuple[str, float]) 
         if trial.state == TrialState.COMPLETE:
             assert attrs["status"] == "complete" and attrs["macs"] <= BUDGET
             assert trial.values == [attrs["accuracy_per_epoch"][-1], attrs["macs"]]
-            assert 0.0 <= trial.values[0] <= 1.0 and attrs["epochs_run"] == 1
+            assert 0.0 <= trial.values[0] <= 1.0 and attrs["epochs_run"] == 2
             assert attrs["images_per_second"] > 0 and attrs["seconds"] > 0
             # the whole batch fit (micro-batches planned from this machine's free memory)
             assert attrs["micro_batch"] == 64 and attrs["accumulation_steps"] == 1
             assert 0 < attrs["memory_estimate_bytes"] < 2**30
         elif attrs["status"] == "infeasible":
             assert trial.state == TrialState.PRUNED and attrs["constraint"]
+            assert not attrs["constraint"].startswith("compound")  # feasible by construction
+    # the MAC target spreads the trained networks over the range (not all near the budget)
+    macs = sorted(t.user_attrs["macs"] for t in trained)
+    assert len(set(macs)) >= 3 and macs[-1] >= 1.5 * macs[0]
+    assert all(SMALLEST <= m <= BUDGET for m in macs)
+
+
+def test_the_multi_objective_scheduler_stopped_only_dominated_trials(
+    searched: tuple[str, float],
+) -> None:
+    # MO-ASHA judged every trial at epoch 1; one it stopped was dominated there by another
+    # (not merely less accurate): its epoch-1 point is not on the epoch-1 front
+    url, _ = searched
+    trials = optuna.load_study(study_name="e2e", storage=url).trials
+    points = {
+        t.number: (t.user_attrs["accuracy_per_epoch"][0], t.user_attrs["macs"])
+        for t in trials
+        if t.user_attrs.get("accuracy_per_epoch")
+    }
+    for trial in trials:
+        if trial.user_attrs["status"] == "pruned":
+            assert trial.user_attrs["epochs_run"] == 1 and trial.values is None
+            mine = points[trial.number]
+            assert any(dominates(p, mine) for n, p in points.items() if n != trial.number)
 
 
 def test_studies_and_best_commands(

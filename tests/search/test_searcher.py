@@ -154,8 +154,8 @@ def test_errors_and_oom_fail_with_reason_and_the_search_goes_on(tmp_path: Path) 
 
 
 def test_infeasible_candidates_are_pruned_and_never_suggested(tmp_path: Path) -> None:
-    # phi pinned at 3: every candidate is far over the budget, so all are infeasible
-    space = SearchSpace.from_mapping({**SPACE.to_dict(), "phi": 3.0})
+    # phi pinned at 3 with alpha >= 1.5: every candidate is over the budget, so all are infeasible
+    space = SearchSpace.from_mapping({**SPACE.to_dict(), "phi": 3.0, "alpha": [1.5, 2.0]})
     study, searcher, events = make(tmp_path, space=space, trials=1)
     assert searcher.suggest("a") == "FINISHED"  # gave up after 20 x trials attempts
     trials = study.trials
@@ -165,7 +165,9 @@ def test_infeasible_candidates_are_pruned_and_never_suggested(tmp_path: Path) ->
     assert all(t.user_attrs["macs"] > 25_000_000 for t in trials)
     reasons = [t.user_attrs["constraint"] for t in trials]
     assert any("> budget 25,000,000" in r for r in reasons)
-    assert all("> budget" in r or r.startswith("compound constraint") for r in reasons)
+    assert all(r.startswith("phi=3 network has ") and "> budget" in r for r in reasons)
+    # the constraint is Optuna's too, so TPE ranks them after every feasible trial
+    assert all(t.constraints["budget"] > 0 for t in trials)
     assert searcher.planner.note and "20 x --trials" in searcher.planner.note
     assert {e for e, _ in events} == {"infeasible"}
 
@@ -206,7 +208,7 @@ def test_stale_running_trials_from_a_killed_driver_are_recovered(tmp_path: Path)
 
 
 def test_two_stage_waits_for_stage_one_then_scales_the_best(tmp_path: Path) -> None:
-    study, searcher, _ = make(tmp_path, strategy="two-stage", trials=4, budget=40_000_000)
+    study, searcher, _ = make(tmp_path, strategy="two-stage", trials=4, budget=100_000_000)
     a, b = searcher.suggest("a"), searcher.suggest("b")
     assert a["stage"] == b["stage"] == "phi1"
     assert searcher.suggest("c") is None  # stage 2 waits for stage 1
@@ -218,15 +220,29 @@ def test_two_stage_waits_for_stage_one_then_scales_the_best(tmp_path: Path) -> N
     assert c["stage"] == d["stage"] == "scaled"
     trials = study.trials
     phi1 = [t for t in trials if t.user_attrs.get("stage") == "phi1" and t.values]
-    best = max(phi1, key=lambda t: t.values[0])
+    best = max(phi1, key=lambda t: t.values[0])  # equal cost, so the Pareto-best is the best
     scaled = [t for t in trials if t.user_attrs.get("stage") == "scaled"]
-    assert scaled[0].user_attrs["parent"] == best.number
-    assert scaled[0].params == best.params
+    # stage 1: the paper preset's block options (expansion 4 -> nearest allowed 2), twice the
+    # baseline's MACs, fitted by counting (no triple rejected)
+    baseline = count_spec(optuna_spec(phi1[0].user_attrs).replace(phi=0.0)).macs
     for trial in phi1:
-        assert trial.user_attrs["spec_json"]["phi"] == 1.0
+        spec = optuna_spec(trial.user_attrs)
+        assert (spec.block, spec.expansion) == ("standard", 2)
+        assert 1.3 * baseline < trial.user_attrs["macs"] <= 2 * baseline
+    # stage 2: the best triple scaled to the budget first, then to the level below (a family)
+    levels = searcher.planner.family_levels()
+    assert len(levels) == 2 and levels[-1] == 100_000_000 and levels[0] > 2 * baseline
+    assert [t.user_attrs["parent"] for t in scaled] == [best.number, best.number]
+    assert [t.user_attrs["level"] for t in scaled] == [levels[1], levels[0]]
+    assert [t.user_attrs["member"] for t in scaled] == [2, 1]
     for trial in scaled:
-        assert trial.user_attrs["macs"] <= 40_000_000
-        assert trial.user_attrs["spec_json"]["phi"] > 1.0
+        assert trial.params == {**best.params, "target_macs": trial.user_attrs["level"]}
+        spec = optuna_spec(trial.user_attrs)
+        assert (spec.alpha, spec.beta, spec.gamma) == tuple(
+            best.user_attrs["spec_json"][k] for k in ("alpha", "beta", "gamma")
+        )
+        assert 0.7 * trial.user_attrs["level"] < trial.user_attrs["macs"]
+        assert trial.user_attrs["macs"] <= trial.user_attrs["level"]
 
 
 @pytest.mark.parametrize("strategy", ["joint", "two-stage"])

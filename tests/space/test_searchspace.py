@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from space import UserError, count_spec
+from space import ArchSpec, UserError, count_spec
 from space.searchspace import SearchSpace, load_space_file, product_violation
 
 
@@ -19,14 +19,19 @@ def study(tmp_path: Path) -> optuna.Study:
     )
 
 
+@pytest.fixture
+def memory_study() -> optuna.Study:
+    """For the tests that draw hundreds of samples (the sampling, not the storage, is tested)."""
+    return optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+
+
 def test_defaults_are_design_section_5() -> None:
     space = SearchSpace()
     assert space.block == ("standard", "se", "condconv")
     assert space.expansion == (1, 2, 3, 4, 6)
     assert space.se_ratio == (2, 4, 8, 16) and space.experts == (2, 4, 8)
     assert space.mid_conv == ("depthwise", "dense") and space.kernel == (3, 5)
-    assert space.alpha == space.gamma == (1.0, 2.0)
-    assert space.beta == (1.0, 1.4142)  # beta > sqrt(2) can never give gamma >= 1
+    assert space.alpha == space.beta == space.gamma == (1.0, 2.0)
     assert space.tolerance == 0.1
 
 
@@ -64,6 +69,8 @@ def test_lists_narrow_scalars_pin_and_order_is_canonical() -> None:
         ({"tolerance": 2}, "tolerance=2"),
         ({"block": []}, "empty list"),
         ({"alpha": 1.0, "beta": 1.0, "gamma": 1.0}, "violate the compound constraint"),
+        ({"alpha": [1.5, 2.0], "beta": [1.3, 1.4]}, "no coefficients with alpha in [1.5, 2]"),
+        ({"alpha": 1.2, "beta": 1.1, "gamma": [1.0, 1.1]}, "product ranges over [1.45, 1.76]"),
         ({"phi": -1}, "phi=-1"),
     ],
 )
@@ -84,26 +91,70 @@ def test_conditional_params_only_when_they_matter(study: optuna.Study) -> None:
     assert "se_ratio" not in seen["standard"] and "experts" not in seen["standard"]
     assert "se_ratio" in seen["se"] and "experts" not in seen["se"]
     assert {"se_ratio", "experts"} <= seen["condconv"]
-    assert "gamma" not in set().union(*seen.values())  # derived, never sampled
+    # the coefficients come from two unit variables; alpha/beta/gamma themselves are not params
+    params = set().union(*seen.values())
+    assert {"alpha_q", "beta_q"} <= params and not params & {"alpha", "beta", "gamma"}
 
 
-def test_gamma_is_derived_from_alpha_and_beta(study: optuna.Study) -> None:
-    space = SearchSpace()
-    feasible = 0
-    for _ in range(60):
+@pytest.mark.parametrize(
+    "ranges",
+    [
+        {},
+        {"alpha": [1.1, 1.5], "beta": [1.05, 1.3], "gamma": [1.0, 1.2]},
+        {"alpha": [1.0, 1.25], "gamma": [1.2, 1.4]},
+    ],
+)
+def test_every_sample_meets_the_constraint_even_at_tolerance_0(
+    memory_study: optuna.Study, ranges: dict
+) -> None:
+    study = memory_study
+    space = SearchSpace.from_mapping({**ranges, "tolerance": 0})
+    coefficients = []
+    for _ in range(200):
         trial = study.ask()
         sample = space.sample(trial)
         values = sample.values
+        assert sample.violation is None
         product = values["alpha"] * values["beta"] ** 2 * values["gamma"] ** 2
-        assert 1.0 <= values["gamma"] <= 2.0
-        if sample.violation is None:
-            feasible += 1
-            assert abs(product / 2 - 1) <= 0.1 + 1e-9
-        else:
-            assert values["gamma"] == 1.0  # clipped: alpha * beta^2 alone exceeds 2 (1 + tol)
-            assert product > 2.2
+        assert abs(product / 2 - 1) < 1e-5  # exact up to the 6 stored decimals
+        for name in ("alpha", "beta", "gamma"):
+            low, high = getattr(space, name)
+            assert low - 1e-6 <= values[name] <= high + 1e-6
+        assert ArchSpec.from_dict(values).canonical()  # a valid spec
+        coefficients.append((values["alpha"], values["beta"], values["gamma"]))
         study.tell(trial, 0.0)
-    assert feasible > 10
+    # all distinct, and each coefficient spread over its feasible interval, not one corner
+    assert len(set(coefficients)) == len(coefficients)
+    assert all(
+        max(c[i] for c in coefficients) - min(c[i] for c in coefficients) > 0.1 for i in (0, 1, 2)
+    )
+
+
+def test_default_space_is_uniform_on_the_simplex(memory_study: optuna.Study) -> None:
+    study = memory_study
+    # shares a = log2 alpha, b = 2 log2 beta, c = 2 log2 gamma are uniform on a + b + c = 1,
+    # so each has mean 1/3 (a share drawn uniformly and the rest derived would be skewed)
+    space = SearchSpace()
+    shares = []
+    for _ in range(400):
+        trial = study.ask()
+        v = space.sample(trial).values
+        shares.append((math.log2(v["alpha"]), 2 * math.log2(v["beta"]), 2 * math.log2(v["gamma"])))
+        study.tell(trial, 0.0)
+    for index in range(3):
+        mean = sum(s[index] for s in shares) / len(shares)
+        assert abs(mean - 1 / 3) < 0.04
+    assert max(s[2] for s in shares) > 0.8 and max(s[0] for s in shares) > 0.8
+
+
+def test_partly_pinned_coefficients(study: optuna.Study) -> None:
+    # alpha pinned: one unit variable moves along the segment beta/gamma
+    space = SearchSpace.from_mapping({"alpha": 1.2, "tolerance": 0})
+    trial = study.ask()
+    values = space.sample(trial).values
+    assert set(trial.params) >= {"beta_q"} and "alpha_q" not in trial.params
+    assert values["alpha"] == 1.2
+    assert abs(1.2 * values["beta"] ** 2 * values["gamma"] ** 2 / 2 - 1) < 1e-5
 
 
 def test_pins_are_not_sampled(study: optuna.Study) -> None:
@@ -121,7 +172,7 @@ def test_pins_are_not_sampled(study: optuna.Study) -> None:
     trial = study.ask()
     sample = space.sample(trial)
     assert trial.params == {}
-    assert sample.values["gamma"] == round(math.sqrt(2 / (1.2 * 1.1**2)), 4)
+    assert sample.values["gamma"] == round(math.sqrt(2 / (1.2 * 1.1**2)), 6)
     assert sample.violation is None
 
 
@@ -138,6 +189,8 @@ def test_start_point_is_efficientnet_b0(study: optuna.Study) -> None:
     assert sample.violation is None  # 1.2 * 1.1^2 * 1.15^2 = 1.92, within 0.1 of 2
     with pytest.raises(UserError, match=r"--b0 starts at alpha=1\.2"):
         SearchSpace.from_mapping({"alpha": [1.5, 2.0]}).start_point()
+    with pytest.raises(UserError, match="--b0's coefficients are outside the tolerance"):
+        SearchSpace.from_mapping({"tolerance": 0.01}).start_point()
 
 
 def test_smallest_spec_is_the_cheapest_network() -> None:
@@ -152,6 +205,7 @@ def test_smallest_spec_is_the_cheapest_network() -> None:
 def test_product_violation_message() -> None:
     assert product_violation(1.2, 1.1, 1.15, 0.1) is None
     assert "not within 0.01 of 2" in (product_violation(1.2, 1.1, 1.15, 0.01) or "")
+    assert product_violation(2.0, 1.0, 1.0, 0.0) is None  # exactly 2 passes at tolerance 0
 
 
 def test_space_files_toml_and_json(tmp_path: Path) -> None:

@@ -10,8 +10,46 @@ from space import ArchSpec, UserError
 def test_default_is_the_paper_preset() -> None:
     spec = ArchSpec()
     assert spec.canonical() == (
-        "block=standard,e=4,r=4,m=4,mid=depthwise,k=3,a=1,b=1,g=1,phi=0,res=auto,classes=100"
+        "block=standard,e=4,mid=depthwise,k=3,a=1,b=1,g=1,phi=0,res=auto,classes=100"
     )
+
+
+def test_fields_a_block_does_not_have_are_not_part_of_the_spec() -> None:
+    # a standard block has no SE ratio and no experts, an se block no experts
+    assert ArchSpec(se_ratio=8, experts=2) == ArchSpec()
+    assert (ArchSpec().se_ratio, ArchSpec().experts) == (None, None)
+    se = ArchSpec(block="se", se_ratio=8, experts=2)
+    assert (se.se_ratio, se.experts) == (8, None)
+    assert se.canonical().startswith("block=se,e=4,r=8,mid=")
+    condconv = ArchSpec(block="condconv", experts=8)
+    assert (condconv.se_ratio, condconv.experts) == (4, 8)  # the reference R where not given
+    assert "r=4,m=8" in condconv.canonical()
+    # re-pinning the block type fills or drops them
+    assert se.replace(block="standard") == ArchSpec()
+    assert ArchSpec().replace(block="condconv").canonical().startswith("block=condconv,e=4,r=4,m=4")
+    # strings and JSON written before the change still read, and normalise
+    old = "block=standard,e=2,r=4,m=4,mid=depthwise,k=3,a=1,b=1,g=1,phi=0,res=auto,classes=10"
+    assert ArchSpec.parse(old) == ArchSpec(expansion=2, classes=10)
+    assert ArchSpec.parse(old).canonical() == old.replace("r=4,m=4,", "")
+    assert ArchSpec.from_dict({"block": "se", "se_ratio": 4, "experts": 4}).experts is None
+    with pytest.raises(UserError, match="se_ratio=0"):
+        ArchSpec(block="se", se_ratio=0)
+
+
+def test_specs_that_build_the_same_network_share_an_id() -> None:
+    # at phi = 0 the coefficients change nothing, and res=auto is 56 px
+    b0 = ArchSpec(alpha=1.2, beta=1.1, gamma=1.15)
+    assert b0 != ArchSpec() and b0.spec_id == ArchSpec(resolution=56).spec_id
+    assert b0.canonical() != ArchSpec().canonical()  # the spec keeps its scaling direction
+    assert ArchSpec.parse(b0.canonical()) == b0
+    # with a pinned resolution gamma changes nothing
+    pinned = ArchSpec(alpha=1.2, beta=1.1, gamma=1.15, phi=2.0, resolution=32)
+    assert pinned.spec_id == pinned.replace(gamma=1.3).spec_id
+    # ... but it does once the resolution follows gamma, and so do alpha and beta at phi > 0
+    scaled = pinned.replace(resolution=None)
+    assert scaled.spec_id != scaled.replace(gamma=1.3).spec_id
+    assert scaled.spec_id != scaled.replace(alpha=1.3).spec_id
+    assert ArchSpec(block="se").spec_id != ArchSpec(block="se", se_ratio=8).spec_id
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,73 @@
+"""Multi-objective ranking of (accuracy up, MACs down) points: NSGA-II's order.
+
+Non-dominated sorting and crowding distance as in NSGA-II (Deb et al. 2002), the ranking that
+MO-ASHA (Schmucker et al. 2021, "Multi-objective Asynchronous Successive Halving") promotes by.
+Points are ranked by front (0 = not dominated by any other point), then within a front by
+crowding distance, largest first (the front's two ends have infinite distance, so the cheapest
+and the most accurate point of a front come first), then by accuracy, MACs and input order, so
+the order is total and deterministic. Crowding is measured on accuracy and log2(MACs), because
+MAC levels spread over orders of magnitude and the search samples them on a log scale.
+
+Pure functions on plain tuples: the scheduler (rung decisions) and the planner (stage-2 parents)
+both use them, and they are unit-tested without Ray or Optuna.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+Point = tuple[float, float]  # (accuracy, MACs)
+
+
+def dominates(a: Point, b: Point) -> bool:
+    """``a`` is no worse in both objectives and strictly better in one."""
+    return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
+
+
+def front_ranks(points: Sequence[Point]) -> list[int]:
+    """Front index per point (0 = non-dominated), by repeatedly peeling the non-dominated set."""
+    ranks = [-1] * len(points)
+    remaining = set(range(len(points)))
+    rank = 0
+    while remaining:
+        front = {
+            i for i in remaining if not any(dominates(points[j], points[i]) for j in remaining)
+        }
+        for i in front:
+            ranks[i] = rank
+        remaining -= front
+        rank += 1
+    return ranks
+
+
+def crowding_distances(points: Sequence[Point], ranks: Sequence[int]) -> list[float]:
+    """NSGA-II crowding distance of each point within its own front (inf at the front's ends)."""
+    distance = [0.0] * len(points)
+    coordinates = [(p[0], math.log2(max(p[1], 1.0))) for p in points]
+    for rank in set(ranks):
+        members = [i for i, r in enumerate(ranks) if r == rank]
+        if len(members) <= 2:
+            for i in members:
+                distance[i] = math.inf
+            continue
+        for axis in (0, 1):
+            ordered = sorted(members, key=lambda i: coordinates[i][axis])
+            span = coordinates[ordered[-1]][axis] - coordinates[ordered[0]][axis]
+            distance[ordered[0]] = distance[ordered[-1]] = math.inf
+            if span <= 0:
+                continue
+            for before, middle, after in zip(ordered, ordered[1:], ordered[2:], strict=False):
+                gap = coordinates[after][axis] - coordinates[before][axis]
+                distance[middle] += gap / span
+    return distance
+
+
+def nsga_order(points: Sequence[Point]) -> list[int]:
+    """Indices of ``points``, best first: front, crowding (largest first), accuracy, MACs, index."""
+    ranks = front_ranks(points)
+    crowding = crowding_distances(points, ranks)
+    return sorted(
+        range(len(points)),
+        key=lambda i: (ranks[i], -crowding[i], -points[i][0], points[i][1], i),
+    )

@@ -1,0 +1,171 @@
+"""The study's sampler: multi-objective TPE that learns from early-stopped trials.
+
+How Optuna 5.0's TPE (``optuna/samplers/_tpe/sampler.py``, ``_split_trials``) treats this
+project's trials, and what this module changes:
+
+- COMPLETE trials are split into "good" (``below``) and "bad" by non-dominated rank of
+  (accuracy, MACs), ties broken by hypervolume subset selection; the good set has
+  ``ceil(0.1 * n)`` trials (``default_gamma_multiobjective``).
+- PRUNED trials only fill the good set when there are fewer complete trials than that; they are
+  ordered by their last intermediate value, but a multi-objective study cannot report
+  intermediate values (``Trial.report`` raises), so they all tie and fill it in trial-number
+  order whatever they achieved; otherwise they land in the bad set with the worst completes. An
+  early-stopped trial is thus either "good" by accident or "bad" by default, never ranked by
+  what it showed. Issue 10 found the good set filled with pruned trials when completes are few.
+- Trials with a positive constraint (``Trial.set_constraint``) are infeasible: they come after
+  every feasible trial, so they only reach the good set when there are not enough feasible ones.
+
+:class:`ObservedSampler` therefore shows TPE each trial stopped by the scheduler (status "pruned"
+with its "last_accuracy" attr) as an *observation*: a COMPLETE trial with values
+``[last_accuracy, macs]``. It then takes part in the non-dominated split like any result, ranked by
+the accuracy it reached when it was stopped, a conservative (low) estimate of its final accuracy,
+not as the worst possible result. Over-budget candidates carry a constraint set by the planner,
+so they stay in TPE's infeasible group; older infeasible trials without one (studies written
+before this module) are hidden from TPE. Running trials are still seen through ``constant_liar``
+(TPE puts them in the bad set so parallel workers don't sample the same point). Nothing is
+written to the study: the conversion happens in a read-only view that only the sampler sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState
+
+SAMPLERS: tuple[str, ...] = ("tpe", "random")
+MAX_STARTUP = 10  # Optuna's default n_startup_trials
+
+
+def make_sampler(seed: int, trials: int | None = None, kind: str = "tpe") -> BaseSampler:
+    """The sampler of a search with ``trials`` trials (``kind`` "random" for baselines).
+
+    TPE: multivariate with ``group=True`` (the conditional se_ratio / experts form separate
+    groups), ``constant_liar`` for concurrent trials, and random start-up trials: Optuna's 10, or
+    a third of a short study (at least 4), so that TPE has a say in a 12-trial study too.
+    """
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind != "tpe":
+        raise ValueError(f"unknown sampler {kind!r}; choose from {SAMPLERS}")
+    startup = MAX_STARTUP if trials is None else max(4, min(MAX_STARTUP, trials // 3))
+    return ObservedSampler(
+        optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=startup,
+            multivariate=True,
+            group=True,
+            constant_liar=True,
+        )
+    )
+
+
+def observed(trial: FrozenTrial) -> FrozenTrial | None:
+    """How the sampler sees one trial: itself, an early-stopped trial as an observation, or
+    ``None`` for an infeasible trial without a constraint (hidden)."""
+    if trial.state != TrialState.PRUNED:
+        return trial
+    attrs = trial.user_attrs
+    if attrs.get("status") == "infeasible" and not trial.constraints:
+        return None
+    accuracy, macs = attrs.get("last_accuracy"), attrs.get("macs")
+    if attrs.get("status") != "pruned" or not _number(accuracy) or not _number(macs):
+        return trial
+    return FrozenTrial(
+        number=trial.number,
+        state=TrialState.COMPLETE,
+        value=None,
+        values=[float(accuracy), float(macs)],
+        datetime_start=trial.datetime_start,
+        datetime_complete=trial.datetime_complete,
+        params=trial.params,
+        distributions=trial.distributions,
+        user_attrs=trial.user_attrs,
+        system_attrs=trial.system_attrs,
+        intermediate_values=trial.intermediate_values,
+        trial_id=trial._trial_id,
+    )
+
+
+class _ObservedStudy:
+    """The study as the inner sampler sees it: everything delegated, trials through
+    :func:`observed` (Optuna's samplers read trials only through ``_get_trials``)."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(
+        self,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+        use_cache: bool = False,
+    ) -> list[FrozenTrial]:
+        trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=use_cache)
+        seen = (observed(t) for t in trials)
+        return [t for t in seen if t is not None and (states is None or t.state in states)]
+
+    def get_trials(
+        self,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+
+class ObservedSampler(BaseSampler):
+    """A sampler that shows its inner sampler the study through :func:`observed`."""
+
+    def __init__(self, inner: BaseSampler) -> None:
+        self.inner = inner
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.inner.infer_relative_search_space(_view(study), trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.inner.sample_relative(_view(study), trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self.inner.sample_independent(_view(study), trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.inner.before_trial(_view(study), trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.inner.after_trial(_view(study), trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
+def _view(study: optuna.Study) -> Any:
+    return _ObservedStudy(study)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,0 +1,129 @@
+"""The planner: targets spread the MACs, the budget is a hard cap, two-stage has equal costs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.config import SearchConfig
+from search.planner import Planner, stage_one_options
+from search.storage import DIRECTIONS, open_storage
+from space import ArchSpec, UserError, count_spec
+from space.searchspace import SearchSpace
+
+SMALL = {"block": ["standard", "se"], "expansion": [1, 2], "mid_conv": "depthwise", "kernel": 3}
+SPACE = SearchSpace.from_mapping({**SMALL, "resolution": 24, "tolerance": 0})
+SMALLEST = 11_861_840  # standard, e=1, 24 px, 10 classes (tests/space has the exact counts)
+
+
+def planner(space: SearchSpace = SPACE, budget: int = 100_000_000, **kw: object) -> Planner:
+    config = SearchConfig(budget_macs=budget, space=space, trials=kw.pop("trials", 8), **kw)
+    return Planner(config, classes=10)
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> optuna.Study:
+    return optuna.create_study(
+        storage=open_storage(f"sqlite:///{tmp_path / 'p.db'}"),
+        directions=list(DIRECTIONS),
+        sampler=optuna.samplers.RandomSampler(seed=5),
+    )
+
+
+def test_joint_targets_spread_the_macs_over_the_whole_range(study: optuna.Study) -> None:
+    plan = planner()
+    assert plan.smallest_macs == SMALLEST == count_spec(SPACE.smallest_spec(10)).macs
+    macs = []
+    for _ in range(40):
+        trial = study.ask()
+        candidate = plan.candidate(trial, "joint")
+        assert candidate.constraint is None  # no compound-infeasible, none over budget here
+        target = trial.params["target_macs"]
+        assert SMALLEST <= target <= 100_000_000
+        assert candidate.macs <= 100_000_000
+        if count_spec(candidate.spec.replace(phi=0.0)).macs < target:
+            assert candidate.macs <= target  # fitted to the target by counting
+        else:
+            assert candidate.spec.phi == 0.0  # its smallest form is already above the target
+        macs.append(candidate.macs)
+        study.tell(trial, state=TrialState.FAIL)
+    assert min(macs) < 1.3 * SMALLEST and max(macs) > 0.6 * 100_000_000
+    # log-spread: every quarter of log(MACs) between the smallest network and the budget is hit
+    quarters = {min(3, int(4 * math.log(m / SMALLEST) / math.log(100e6 / SMALLEST))) for m in macs}
+    assert quarters == {0, 1, 2, 3}
+
+
+def test_phi_0_above_target_trains_as_is_and_over_budget_options_never_train(
+    study: optuna.Study,
+) -> None:
+    space = SearchSpace.from_mapping({**SMALL, "expansion": [1, 6], "resolution": 24})
+    plan = planner(space, budget=25_000_000)
+    e6 = count_spec(ArchSpec(expansion=6, resolution=24, classes=10)).macs
+    assert e6 > 25_000_000
+    # expansion 2's smallest form (19.8M) is above a 12M target: it trains at phi = 0
+    study.enqueue_trial({"block": "standard", "expansion": 6, "target_macs": 20_000_000})
+    study.enqueue_trial({"block": "standard", "expansion": 1, "target_macs": SMALLEST})
+    over = study.ask()
+    candidate = plan.candidate(over, "joint")
+    assert candidate.constraint == f"phi=0 network has {e6:,} MACs > budget 25,000,000"
+    assert over.params["target_macs"] == 20_000_000
+    study.tell(over, state=TrialState.PRUNED)
+    assert study.trials[0].constraints["budget"] == pytest.approx(e6 / 25_000_000 - 1)
+    low = study.ask()
+    candidate = plan.candidate(low, "joint")
+    assert candidate.constraint is None and candidate.spec.phi == 0.0
+    assert candidate.macs == SMALLEST
+
+
+def test_pinned_phi_has_no_target(study: optuna.Study) -> None:
+    space = SearchSpace.from_mapping({**SPACE.to_dict(), "phi": 1.0})
+    trial = study.ask()
+    candidate = planner(space).candidate(trial, "joint")
+    assert candidate.spec.phi == 1.0 and "target_macs" not in trial.params
+    with pytest.raises(UserError, match="two-stage chooses phi itself"):
+        planner(space, strategy="two-stage")
+
+
+def test_stage_one_options_are_the_preset_nearest_allowed() -> None:
+    fixed = stage_one_options(SPACE, classes=10, budget=100_000_000)
+    assert (fixed.block, fixed.expansion, fixed.mid_conv, fixed.kernel) == (
+        ("standard",),
+        (2,),  # the preset's 4 is not allowed: the nearest is
+        ("depthwise",),
+        (3,),
+    )
+    assert fixed.alpha == SPACE.alpha  # the coefficients stay free
+    # 2 x the e=2 baseline does not fit 30M: the cheapest options are used instead
+    assert stage_one_options(SPACE, classes=10, budget=30_000_000).expansion == (1,)
+    assert stage_one_options(SearchSpace(), classes=10, budget=10**9).expansion == (4,)
+
+
+def test_stage_one_never_rejects_a_triple_and_compares_at_equal_cost(study: optuna.Study) -> None:
+    space = SearchSpace.from_mapping(SMALL)  # 56 px: the resolution scales too
+    plan = planner(space, budget=10**9, strategy="two-stage")
+    baseline = count_spec(ArchSpec(expansion=2, classes=10)).macs
+    assert plan.stage_one_macs == 2 * baseline
+    literal_over = 0
+    for _ in range(40):
+        trial = study.ask()
+        candidate = plan.candidate(trial, "phi1")
+        assert candidate.constraint is None
+        assert 0.6 * plan.stage_one_macs < candidate.macs <= plan.stage_one_macs
+        literal = count_spec(candidate.spec.replace(phi=1.0)).macs
+        literal_over += literal > 2 * baseline * 1.1  # the old check, tolerance 0.1
+        study.tell(trial, state=TrialState.FAIL)
+    assert literal_over >= 12  # the literal phi = 1 would have rejected these (ceil on repeats)
+
+
+def test_family_levels_double_from_the_stage_one_cost_to_the_budget() -> None:
+    plan = planner(strategy="two-stage", trials=12)  # 6 stage-1, 6 stage-2 trials
+    low = plan.stage_one_macs
+    levels = plan.family_levels()
+    assert levels[-1] == 100_000_000 and len(levels) == math.ceil(math.log2(100e6 / low))
+    ratios = [b / a for a, b in zip([low, *levels], levels, strict=False)]
+    assert all(r == pytest.approx(ratios[0], rel=1e-6) and 1 < r <= 2 for r in ratios)
+    assert planner(strategy="two-stage", trials=3).family_levels() == [100_000_000]

@@ -1,0 +1,45 @@
+"""Issue 10's acceptance run: `search run --preset quick --trials 12` finds a real Pareto front.
+
+Slow (12 real trials on the CPU, 6-15 minutes on 2 cores): ``python -m pytest -m slow``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.cli import main
+from search.ledger import pareto_front
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(2400)]
+
+
+def test_quick_preset_12_trials_spread_over_the_mac_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'quick.db'}"
+    args = ["run", "--preset", "quick", "--trials", "12", "--device", "cpu", "--storage", url]
+    assert main(args) == 0
+    trials = optuna.load_study(study_name="quick", storage=url).trials
+    compound = [t for t in trials if t.user_attrs.get("constraint", "").startswith("compound")]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    macs = [t.values[1] for t in complete]
+    front = pareto_front(trials)
+    summary = {
+        "trials": len(trials),
+        "complete": len(complete),
+        "compound_infeasible": len(compound),
+        "macs_min": min(macs),
+        "macs_max": max(macs),
+        "span": max(macs) / min(macs),
+        "front": [(t.number, round(t.values[0], 4), int(t.values[1])) for t in front],
+    }
+    with capsys.disabled():
+        print("\nquick 12-trial study:", json.dumps(summary))
+    assert compound == []
+    assert max(macs) >= 4 * min(macs)
+    assert len(front) >= 3
