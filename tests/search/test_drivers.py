@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests
 from search.lease import Lease
 from search.ledger import recover_stale
 from search.storage import open_storage
+from space.searchspace import SearchSpace
 from tests.fixtures_driver import (
     OTHER_HOST,
     foreign_lines,
@@ -135,7 +136,9 @@ def test_drivers_racing_to_create_a_study(tmp_path: Path) -> None:
             assert out.count("\n") == 1
     waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert len(waiting) == 1  # B0's coefficients, queued by the creator only
-    assert waiting[0].system_attrs["fixed_params"]["alpha"] == 1.2
+    assert waiting[0].user_attrs["start_gamma"] == 1.15
+    b0_params, _ = SearchSpace().start_point()
+    assert waiting[0].system_attrs["fixed_params"] == pytest.approx(b0_params)
 
 
 @pytest.mark.ray
