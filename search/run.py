@@ -38,6 +38,7 @@ from search.storage import (
     open_storage,
 )
 from search.trainable import TrialSettings
+from search.worker_env import trial_worker_env
 from space import UserError, count_spec
 from trainers.data import ImageData, load_dataset, train_val_split
 
@@ -75,11 +76,17 @@ def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSumm
         check_compatible(existing, config.identity(), config.storage)
 
     data_bytes = sum(t.images.numel() + t.labels.numel() * 8 for t in (train, val))
-    with ray_session(
-        config.ray_address,
-        num_cpus=resources.threads * config.concurrency,
-        num_gpus=resources.num_gpus if resources.device == "cuda" else 0,
-        object_store_bytes=3 * data_bytes + 64 * 2**20,
+    worker_env = trial_worker_env(  # OpenMP waiting, CUDA MPS (search.worker_env)
+        resources.device, resources.gpus_per_trial, config.ray_address, stream
+    )
+    with (
+        worker_env,
+        ray_session(
+            config.ray_address,
+            num_cpus=resources.threads * config.concurrency,
+            num_gpus=resources.num_gpus if resources.device == "cuda" else 0,
+            object_store_bytes=3 * data_bytes + 64 * 2**20,
+        ),
     ):
         study = _open_study(config, created=existing is None)
         _refuse_live_driver(study, config)
@@ -225,7 +232,8 @@ def _tune(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
 
-    from search.trainable import run_trial
+    from search.overhead import run_measured_trial
+    from search.shared_data import SharedData
 
     class _StopOnSignal(tune.Stopper):
         def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
@@ -243,7 +251,10 @@ def _tune(
         weights_root=str(weights.parent) if weights else None,
     )
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, train=train, val=val, settings=settings),
+        # the split goes to the object store once; workers cache it (search.shared_data)
+        tune.with_parameters(
+            run_measured_trial, data=SharedData.put(train, val), settings=settings
+        ),
         {"cpu": resources.threads, "gpu": resources.gpus_per_trial},
     )
     scheduler = ASHAScheduler(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from search.ledger import INTERRUPTED, requeue, trial_seed, versions
+from search.overhead import OVERHEAD_ATTRS, with_overhead
 from search.planner import FINISHED, WAIT, Candidate, Planner
 
 
@@ -73,6 +75,7 @@ class StudySearcher(Searcher):
         self.interrupted = False
         self._live: dict[str, optuna.Trial] = {}
         self._curves: dict[str, tuple[list[float], list[float]]] = {}
+        self._suggested: dict[str, float] = {}  # trial id -> time.time() of its suggestion
         self._versions = versions()
         self._driver = {"host": socket.gethostname(), "pid": os.getpid()}
 
@@ -108,6 +111,7 @@ class StudySearcher(Searcher):
             self.listener("infeasible", {"number": trial.number, "reason": candidate.constraint})
         self._live[trial_id] = trial
         self._curves[trial_id] = ([], [])
+        self._suggested[trial_id] = time.time()
         self.listener("started", {"number": trial.number, "spec": candidate.spec.canonical()})
         return {
             "spec": candidate.spec.canonical(),
@@ -140,6 +144,7 @@ class StudySearcher(Searcher):
         if trial is None:
             return
         accuracies, losses = self._curves.pop(trial_id)
+        result = with_overhead(result, self._suggested.pop(trial_id, None))
         outcome = classify(result, error, self.config.epochs, self.interrupted)
         self.tell(trial, outcome, result or {}, accuracies, losses)
 
@@ -171,7 +176,7 @@ class StudySearcher(Searcher):
             attrs["last_accuracy"] = accuracies[-1]
         if outcome.reason:
             attrs["fail_reason"] = outcome.reason
-        for key in ("seconds", "images_per_second", "peak_memory_bytes"):
+        for key in ("seconds", "images_per_second", "peak_memory_bytes", *OVERHEAD_ATTRS):
             if key in result:
                 attrs[key] = result[key]
         if result.get("weights_dir"):

@@ -8,8 +8,9 @@ may stop the trial (this is how the searcher prunes weak trials; the loop knows 
 Optuna). MACs and parameters come from ``space.count_spec``, the same count the budget uses.
 
 The data set is moved to the device once, as uint8, and augmented there in batches
-(``trainers.augment``); CUDA adds bf16 autocast and channels_last. The same code runs on the CPU in
-float32 with deterministic algorithms, so the same seed, device and data give the same accuracy.
+(``trainers.augment``). bf16 autocast, channels_last, determinism and torch.compile are chosen per
+device by ``trainers.speed``; the CPU keeps deterministic algorithms, so the same seed, device,
+thread count and data give the same accuracy.
 """
 
 from __future__ import annotations
@@ -30,14 +31,13 @@ from space import ArchSpec, UserError, build_model, count_spec, resolve
 from trainers.augment import BatchTransform, channel_stats
 from trainers.data import ImageData
 from trainers.device import (
-    cpu_threads,
     peak_memory_bytes,
-    reproducible,
     reset_peak_memory,
     resolve_device,
     synchronize,
 )
 from trainers.schedule import learning_rate, warmup_epochs_used
+from trainers.speed import plan_speed
 from trainers.steps import evaluate, train_epoch
 
 
@@ -46,8 +46,10 @@ class TrainConfig:
     """The reference recipe's defaults; ``warmup_epochs`` is clipped to ``epochs - 1``.
 
     ``deterministic=None`` means "on the CPU only" (CUDA then autotunes cuDNN for speed);
-    ``amp`` is bf16 autocast, used on CUDA only; ``compile`` wraps the model in ``torch.compile``;
-    ``threads`` sets torch's CPU threads for the trial (None keeps the process setting).
+    ``amp`` is bf16 autocast and ``channels_last`` the memory format (None: the device's
+    measured default, see ``trainers.speed``); ``compile`` wraps the model in ``torch.compile``
+    (None: only when the trial is long enough to pay the compile time back); ``threads`` sets
+    torch's CPU threads for the trial (None keeps the process setting).
     """
 
     epochs: int = 55
@@ -63,9 +65,10 @@ class TrainConfig:
     nesterov: bool = True
     eval_batch_size: int | None = None
     deterministic: bool | None = None
-    amp: bool = True
-    compile: bool = False
+    amp: bool | None = None
+    compile: bool | None = False
     threads: int | None = None
+    channels_last: bool | None = None
 
     def __post_init__(self) -> None:
         for name, flag in (("epochs", "--epochs"), ("batch_size", "--batch-size")):
@@ -122,6 +125,7 @@ class TrialResult:
     accuracy_per_epoch: tuple[float, ...]
     loss_per_epoch: tuple[float, ...]
     stopped_early: bool
+    setup_seconds: float = 0.0  # from the call to the first training step (model build, data)
 
     def to_dict(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)
@@ -148,20 +152,17 @@ def train_trial(
     device = resolve_device(config.device)
     started = time.perf_counter()
     counted = count_spec(spec)
-    deterministic = device.type == "cpu" if config.deterministic is None else config.deterministic
-    with reproducible(device, deterministic), cpu_threads(config.threads):
+    speed = plan_speed(device, config, len(train))
+    with speed.active():
         torch.manual_seed(config.seed)
-        model = build_model(spec).to(device)
-        if device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        runner: nn.Module = torch.compile(model) if config.compile else model  # type: ignore[assignment]
+        model, runner = speed.prepare(build_model(spec).to(device))
         images, labels = train.images.to(device), train.labels.to(device)
         val_images, val_labels = val.images.to(device), val.labels.to(device)
         transform = BatchTransform(
             resolve(spec).resolution,
             channel_stats(images),
             device,
-            channels_last=device.type == "cuda",
+            channels_last=speed.channels_last,
         )
         generator = torch.Generator(device=device).manual_seed(config.seed)
         optimizer = torch.optim.SGD(
@@ -185,18 +186,19 @@ def train_trial(
         accuracies: list[float] = []
         losses: list[float] = []
         train_seconds, trained_images, stopped = 0.0, 0, False
+        setup_seconds = time.perf_counter() - started
         for epoch in range(1, config.epochs + 1):
             synchronize(device)
             epoch_start = time.perf_counter()
             train_loss, seen = train_epoch(
                 runner, optimizer, loss_fn, images, labels, transform, generator,
-                config.batch_size, rate_of_step, (epoch - 1) * steps_per_epoch, config.amp,
+                config.batch_size, rate_of_step, (epoch - 1) * steps_per_epoch, speed.bf16,
             )  # fmt: skip
             synchronize(device)
             train_seconds += time.perf_counter() - epoch_start
             trained_images += seen
             accuracy, loss = evaluate(
-                runner, val_images, val_labels, transform, eval_batch, config.amp
+                runner, val_images, val_labels, transform, eval_batch, speed.bf16
             )
             accuracies.append(accuracy)
             losses.append(loss)
@@ -218,6 +220,7 @@ def train_trial(
             accuracy_per_epoch=tuple(accuracies),
             loss_per_epoch=tuple(losses),
             stopped_early=stopped,
+            setup_seconds=setup_seconds,
         )
     if save_dir is not None:
         save_trial(Path(save_dir), spec, model, result)
