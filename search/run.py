@@ -55,6 +55,7 @@ from search.storage import (
     sqlite_path,
 )
 from search.trainable import TrialSettings
+from search.worker_env import trial_worker_env
 from space import UserError, count_spec
 from trainers.data import ImageData, load_dataset, train_val_split
 
@@ -95,11 +96,17 @@ def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSumm
     planner = Planner(config, classes)
     searcher: StudySearcher | None = None
     interrupted = False
-    with ray_session(
-        config.ray_address,
-        num_cpus=resources.threads * config.concurrency,
-        num_gpus=resources.num_gpus if resources.device == "cuda" else 0,
-        object_store_bytes=3 * data_bytes + 64 * 2**20,
+    worker_env = trial_worker_env(  # OpenMP waiting, CUDA MPS (search.worker_env)
+        resources.device, resources.gpus_per_trial, config.ray_address, stream
+    )
+    with (
+        worker_env,
+        ray_session(
+            config.ray_address,
+            num_cpus=resources.threads * config.concurrency,
+            num_gpus=resources.num_gpus if resources.device == "cuda" else 0,
+            object_store_bytes=3 * data_bytes + 64 * 2**20,
+        ),
     ):
         try:
             study, storage = _open_study(config, created=existing is None)
@@ -301,8 +308,9 @@ def _tune(
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
+    from search.overhead import run_measured_trial
     from search.scheduler import make_scheduler
-    from search.trainable import run_trial
+    from search.shared_data import SharedData
 
     class _StopOnSignal(tune.Stopper):
         def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
@@ -322,7 +330,10 @@ def _tune(
         memory_share=_memory_share(resources, config.concurrency),
     )
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, train=train, val=val, settings=settings),
+        # the split goes to the object store once; workers cache it (search.shared_data)
+        tune.with_parameters(
+            run_measured_trial, data=SharedData.put(train, val), settings=settings
+        ),
         {"cpu": resources.threads, "gpu": resources.gpus_per_trial},
     )
     scheduler = make_scheduler(config.epochs)  # MO-ASHA on (accuracy, MACs)

@@ -46,6 +46,7 @@ from search.ledger import (
     trial_seed,
     versions,
 )
+from search.overhead import OVERHEAD_ATTRS, with_overhead
 from search.planner import FINISHED, WAIT, Candidate, Planner
 
 # what a database that cannot be written (full disk, lost server) raises through Optuna
@@ -117,6 +118,7 @@ class StudySearcher(Searcher):
         self.storage_error: BaseException | None = None
         self._live: dict[str, optuna.Trial] = {}
         self._curves: dict[str, tuple[list[float], list[float]]] = {}
+        self._suggested: dict[str, float] = {}  # trial id -> time.time() of its suggestion
         self._versions = versions()
         self._driver = (lease.driver if lease else Driver.here()).attr()
         self._next_recovery = time.monotonic() + (lease.interval_s if lease else 0.0)
@@ -173,6 +175,7 @@ class StudySearcher(Searcher):
             self.listener("infeasible", {"number": trial.number, "reason": candidate.constraint})
         self._live[trial_id] = trial
         self._curves[trial_id] = ([], [])
+        self._suggested[trial_id] = time.time()
         self.listener("started", {"number": trial.number, "spec": candidate.spec.canonical()})
         return {
             "spec": candidate.spec.canonical(),
@@ -216,6 +219,7 @@ class StudySearcher(Searcher):
         if self.storage_error is not None:  # nothing can be written: the next run recovers it
             self._release(trial)
             return
+        result = with_overhead(result, self._suggested.pop(trial_id, None))
         reason = self.watch.error_reason(trial_id) if error and self.watch else None
         outcome = classify(result, error, self.config.epochs, self.interrupted, reason)
         try:
@@ -267,6 +271,7 @@ class StudySearcher(Searcher):
             "memory_estimate_bytes",
             "micro_batch",
             "accumulation_steps",
+            *OVERHEAD_ATTRS,
         ):
             if key in result:
                 attrs[key] = result[key]

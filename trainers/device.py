@@ -1,9 +1,9 @@
 """Device selection, reproducibility switches and memory/clock helpers for CPU and CUDA.
 
 Everything device-specific in the trainer goes through here, so the loop reads the same on both:
-CUDA gets bf16 autocast and channels_last (the fast path), the CPU runs plain float32 with
-deterministic algorithms (PyTorch's reproducibility notes:
-https://pytorch.org/docs/stable/notes/randomness.html), which is what tests and CI use.
+which settings a trial uses on which device is decided in ``trainers.speed``. Deterministic
+algorithms follow PyTorch's reproducibility notes
+(https://pytorch.org/docs/stable/notes/randomness.html).
 ``available_memory_bytes`` says how much memory a trial may plan for (``space.memory``).
 """
 
@@ -53,15 +53,21 @@ def resolve_device(name: str) -> torch.device:
 @contextlib.contextmanager
 def reproducible(device: torch.device, deterministic: bool) -> Iterator[None]:
     """Deterministic algorithms while training (restored afterwards, so callers are unaffected);
-    otherwise, on CUDA, cuDNN autotuning for speed."""
+    otherwise, on CUDA, cuDNN autotuning for speed.
+
+    Deterministic mode normally also fills every new tensor with NaN (a guard against reading
+    uninitialised memory); that fill changes no result and cost about a quarter of a CPU trial
+    (``benchmarks/cpu_trial_speed.py``), so it is switched off here."""
     saved = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
         torch.backends.cudnn.benchmark,
+        torch.utils.deterministic.fill_uninitialized_memory,  # type: ignore[attr-defined]
     )
     try:
         if deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
             torch.backends.cudnn.benchmark = False
         elif device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -69,6 +75,7 @@ def reproducible(device: torch.device, deterministic: bool) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
         torch.backends.cudnn.benchmark = saved[2]
+        torch.utils.deterministic.fill_uninitialized_memory = saved[3]  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager
@@ -86,9 +93,10 @@ def cpu_threads(threads: int | None) -> Iterator[None]:
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[object]:
-    """bf16 autocast on CUDA (no loss scaling needed, unlike fp16); nothing on the CPU."""
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    """bf16 autocast on CUDA or the CPU when ``enabled`` (no loss scaling needed, unlike fp16);
+    ``trainers.speed`` enables it on a CPU only where bf16 is native."""
+    if enabled and device.type in ("cuda", "cpu"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

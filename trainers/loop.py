@@ -8,8 +8,9 @@ may stop the trial (this is how the searcher prunes weak trials; the loop knows 
 Optuna). MACs and parameters come from ``space.count_spec``, the same count the budget uses.
 
 The data set is moved to the device once, as uint8, and augmented there in batches
-(``trainers.augment``); CUDA adds bf16 autocast and channels_last. The same code runs on the CPU in
-float32 with deterministic algorithms, so the same seed, device and data give the same accuracy.
+(``trainers.augment``). bf16 autocast, channels_last, determinism and torch.compile are chosen per
+device by ``trainers.speed``; the CPU keeps deterministic algorithms, so the same seed, device,
+thread count and data give the same accuracy.
 
 Memory is planned before anything trains (``trainers.planning``, from ``space.memory``'s estimate
 counted from the plan like MACs): with ``TrainConfig.memory_limit_bytes``, the step runs in the
@@ -39,15 +40,14 @@ from space import ArchSpec, UserError, build_model, count_spec, resolve
 from trainers.augment import BatchTransform, channel_stats
 from trainers.data import ImageData
 from trainers.device import (
-    cpu_threads,
     peak_memory_bytes,
-    reproducible,
     reset_peak_memory,
     resolve_device,
     synchronize,
 )
 from trainers.planning import plan_memory
 from trainers.schedule import learning_rate, warmup_epochs_used
+from trainers.speed import plan_speed
 from trainers.steps import Watchdog, evaluate, train_epoch
 
 # On CUDA reading the loss waits for the GPU: the running loss is checked every this many steps.
@@ -59,8 +59,10 @@ class TrainConfig:
     """The reference recipe's defaults; ``warmup_epochs`` is clipped to ``epochs - 1``.
 
     ``deterministic=None`` means "on the CPU only" (CUDA then autotunes cuDNN for speed);
-    ``amp`` is bf16 autocast, used on CUDA only; ``compile`` wraps the model in ``torch.compile``;
-    ``threads`` sets torch's CPU threads for the trial (None keeps the process setting).
+    ``amp`` is bf16 autocast and ``channels_last`` the memory format (None: the device's
+    measured default, see ``trainers.speed``); ``compile`` wraps the model in ``torch.compile``
+    (None: only when the trial is long enough to pay the compile time back); ``threads`` sets
+    torch's CPU threads for the trial (None keeps the process setting).
     ``memory_limit_bytes`` is what the trial may use on its device, data set included (None: no
     limit and no micro-batching; ``trainers.device.available_memory_bytes`` gives a safe figure);
     ``time_limit_s`` bounds the trial's wall time, checked between steps and before evaluation.
@@ -79,9 +81,10 @@ class TrainConfig:
     nesterov: bool = True
     eval_batch_size: int | None = None
     deterministic: bool | None = None
-    amp: bool = True
-    compile: bool = False
+    amp: bool | None = None
+    compile: bool | None = False
     threads: int | None = None
+    channels_last: bool | None = None
     memory_limit_bytes: int | None = None
     time_limit_s: float | None = None
 
@@ -162,6 +165,7 @@ class TrialResult:
     micro_batch: int
     accumulation_steps: int
     memory_estimate_bytes: int
+    setup_seconds: float = 0.0  # from the call to the first training step (model build, data)
 
     def to_dict(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)
@@ -189,24 +193,21 @@ def train_trial(
     device = resolve_device(config.device)
     started = time.perf_counter()
     counted = count_spec(spec)
-    plan = plan_memory(spec, train, val, config)
+    speed = plan_speed(device, config, len(train))
+    plan = plan_memory(spec, train, val, config, bf16=speed.bf16)
     watchdog = Watchdog(
         started, config.time_limit_s, 1 if device.type == "cpu" else CUDA_LOSS_CHECK_EVERY
     )
-    deterministic = device.type == "cpu" if config.deterministic is None else config.deterministic
-    with reproducible(device, deterministic), cpu_threads(config.threads):
+    with speed.active():
         torch.manual_seed(config.seed)
-        model = build_model(spec).to(device)
-        if device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        runner: nn.Module = torch.compile(model) if config.compile else model  # type: ignore[assignment]
+        model, runner = speed.prepare(build_model(spec).to(device))
         images, labels = train.images.to(device), train.labels.to(device)
         val_images, val_labels = val.images.to(device), val.labels.to(device)
         transform = BatchTransform(
             resolve(spec).resolution,
             channel_stats(images),
             device,
-            channels_last=device.type == "cuda",
+            channels_last=speed.channels_last,
         )
         generator = torch.Generator(device=device).manual_seed(config.seed)
         optimizer = torch.optim.SGD(
@@ -229,12 +230,13 @@ def train_trial(
         accuracies: list[float] = []
         losses: list[float] = []
         train_seconds, trained_images, stopped = 0.0, 0, False
+        setup_seconds = time.perf_counter() - started
         for epoch in range(1, config.epochs + 1):
             synchronize(device)
             epoch_start = time.perf_counter()
             train_loss, seen = train_epoch(
                 runner, optimizer, loss_fn, images, labels, transform, generator,
-                config.batch_size, rate_of_step, (epoch - 1) * steps_per_epoch, config.amp,
+                config.batch_size, rate_of_step, (epoch - 1) * steps_per_epoch, speed.bf16,
                 plan.micro_batch, epoch, watchdog,
             )  # fmt: skip
             synchronize(device)
@@ -242,7 +244,7 @@ def train_trial(
             trained_images += seen
             watchdog.check_time(epoch, steps_per_epoch)
             accuracy, loss = evaluate(
-                runner, val_images, val_labels, transform, plan.eval_batch, config.amp
+                runner, val_images, val_labels, transform, plan.eval_batch, speed.bf16
             )
             accuracies.append(accuracy)
             losses.append(loss)
@@ -267,6 +269,7 @@ def train_trial(
             micro_batch=plan.micro_batch,
             accumulation_steps=plan.accumulation_steps,
             memory_estimate_bytes=plan.estimate_bytes,
+            setup_seconds=setup_seconds,
         )
     if save_dir is not None:
         save_trial(Path(save_dir), spec, model, result)

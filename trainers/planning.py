@@ -38,13 +38,21 @@ class MemoryPlan:
 
 
 def plan_memory(
-    spec: ArchSpec, train: ImageData, val: ImageData, config: TrainConfig
+    spec: ArchSpec,
+    train: ImageData,
+    val: ImageData,
+    config: TrainConfig,
+    bf16: bool | None = None,
 ) -> MemoryPlan:
-    """The plan for training ``spec`` on these splits with ``config``."""
-    device = resolve_device(config.device)
+    """The plan for training ``spec`` on these splits with ``config``; ``bf16`` is whether the
+    trial runs under bf16 autocast (None: the device's default, ``trainers.speed``)."""
+    if bf16 is None:
+        from trainers.speed import plan_speed
+
+        bf16 = plan_speed(resolve_device(config.device), config, len(train)).bf16
     limit = config.memory_limit_bytes
     batch = min(config.batch_size, len(train))
-    estimate = estimate_memory(spec, "bf16" if device.type == "cuda" and config.amp else "fp32")
+    estimate = estimate_memory(spec, "bf16" if bf16 else "fp32")
     data = data_bytes(train, val)
     eval_batch = config.eval_batch_size or 2 * config.batch_size
     micro_batch = batch

@@ -125,3 +125,23 @@ def test_optuna_dashboard_server_api_reads_the_study(searched: tuple[str, float]
     studies = json.loads(body)["study_summaries"]
     assert [s["study_name"] for s in studies] == ["e2e"]
     assert Path(url.removeprefix("sqlite:///")).exists()
+
+
+def test_actors_and_cached_data_are_reused_and_overhead_is_stored(
+    searched: tuple[str, float],
+) -> None:
+    """--concurrency 2: at most two worker processes, each fetching the data once; the driver
+    stores every complete trial's overhead and its breakdown (issue 11)."""
+    url, _ = searched
+    study = optuna.load_study(study_name="e2e", storage=url)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(complete) >= 3
+    workers = set()
+    for trial in complete:
+        overhead = trial.user_attrs["overhead"]
+        parts = sum(overhead[k] for k in ("start", "data", "setup", "finish"))
+        assert trial.user_attrs["overhead_seconds"] == pytest.approx(parts, abs=1e-6)
+        assert overhead["start"] >= 0 and overhead["setup"] > 0 and overhead["threads"] == 1
+        assert overhead["data_cached"] == (overhead["trial_in_worker"] > 1)
+        workers.add(overhead["worker_pid"])
+    assert len(workers) <= 2  # reuse_actors: one process per concurrent slot

@@ -1,0 +1,117 @@
+"""Per-trial overhead: a trial's wall time on the driver minus the trainer's own work.
+
+Worker side, :func:`run_measured_trial` is what Ray runs for each trial: it fetches the data split
+(once per worker process, ``search.shared_data``), gives torch as many threads as Ray gave the
+trial CPUs, runs ``search.trainable.run_trial`` and adds its own clock readings to the final
+report. Driver side, :func:`with_overhead` turns them into the study's "overhead_seconds" attr and
+an "overhead" breakdown (seconds unless named otherwise):
+
+- ``start``: from the searcher's suggestion to the trial function running in a worker: Ray's
+  scheduling, the actor's start (a new process importing torch; a reused actor skips it) and the
+  small ``tune.with_parameters`` fetch;
+- ``data``: fetching the split from the object store (0 when the worker has it cached);
+- ``setup``: inside the trainer, before the first step: model build, data to the device,
+  normalisation statistics (``TrialResult.setup_seconds``);
+- ``finish``: from the trainer's return to the driver seeing the final result (saving weights,
+  Ray's result delivery);
+  start + data + setup + finish = overhead_seconds exactly;
+- ``start_to_train``: ``start + data + setup``, how long after Ray starts a trial it trains;
+- ``worker_pid``, ``trial_in_worker`` (1 for an actor's first trial) and ``data_cached`` show
+  whether actors and cached data are reused.
+
+overhead_seconds = driver wall time - (TrialResult.seconds - setup_seconds), i.e. everything but
+the training steps and the evaluations. The first training step's extra cost (oneDNN/cuDNN
+kernel selection, allocator growth) is part of the training time here;
+``benchmarks/trial_overhead.py`` measures it separately. Worker and driver clocks are compared
+with ``time.time()``, exact on one machine and as good as NTP on a cluster. Only trials that
+send a final result (complete ones) get the attrs: a trial the scheduler stops never reports its
+total training time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+from search.shared_data import SharedData
+from search.trainable import Reporter, TrialSettings, run_trial
+
+CLOCK = "clock_"  # prefix of the worker's readings (flat: Tune flattens nested result dicts)
+OVERHEAD_ATTRS = ("overhead_seconds", "overhead")  # the study's user attrs
+_trials_in_process = 0
+
+
+def ray_cpus(default: int) -> int:
+    """The CPUs Ray assigned to the running trial (at least 1), else ``default``."""
+    try:
+        import ray
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except Exception:  # outside Ray, or an older Ray without the call
+        return default
+    return max(1, round(cpus)) if cpus else default
+
+
+def run_measured_trial(
+    config: dict[str, Any],
+    data: SharedData,
+    settings: TrialSettings,
+    report: Reporter | None = None,
+) -> None:
+    """The Ray trainable: ``run_trial`` with cached data, Ray's CPU count, and clock readings."""
+    global _trials_in_process
+    entered = time.time()
+    train, val, cached = data.fetch()
+    fetched = time.time()
+    _trials_in_process += 1
+    threads = ray_cpus(settings.threads)
+    if report is None:
+        from ray import tune
+
+        report = tune.report
+    send = report
+
+    def forward(result: dict[str, Any]) -> None:
+        if result.get("final") or "fail_reason" in result:
+            clock = {
+                "entered_at": entered,
+                "data_seconds": fetched - entered,
+                "worker_pid": os.getpid(),
+                "trial_in_worker": _trials_in_process,
+                "data_cached": cached,
+                "threads": threads,
+            }
+            result = {**result, **{CLOCK + key: value for key, value in clock.items()}}
+        send(result)
+
+    run_trial(config, train, val, dataclasses.replace(settings, threads=threads), forward)
+
+
+def with_overhead(result: dict[str, Any] | None, suggested_at: float | None) -> dict[str, Any]:
+    """``result`` plus "overhead_seconds" and "overhead" when it is a final result with the
+    worker's clock readings; otherwise ``result`` unchanged (``{}`` for None)."""
+    result = dict(result or {})
+    clock = {k.removeprefix(CLOCK): v for k, v in result.items() if k.startswith(CLOCK)}
+    if not (result.get("final") and "entered_at" in clock and suggested_at is not None):
+        return result
+    now = time.time()
+    setup = float(result.get("setup_seconds", 0.0))
+    trained = float(result["seconds"]) - setup  # training steps + evaluations
+    start = clock["entered_at"] - suggested_at
+    trainer_started = clock["entered_at"] + clock["data_seconds"]
+    finish = now - trainer_started - float(result["seconds"])
+    result["overhead_seconds"] = (now - suggested_at) - trained
+    result["overhead"] = {
+        "start": start,
+        "data": clock["data_seconds"],
+        "setup": setup,
+        "finish": finish,
+        "start_to_train": start + clock["data_seconds"] + setup,
+        "worker_pid": clock["worker_pid"],
+        "trial_in_worker": clock["trial_in_worker"],
+        "data_cached": clock["data_cached"],
+        "threads": clock["threads"],
+    }
+    return result

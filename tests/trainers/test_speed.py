@@ -1,0 +1,97 @@
+"""trainers.speed picks the intended settings per device; the CPU fast path stays deterministic."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from space import ArchSpec
+from trainers import ImageData, TrainConfig, train_trial
+from trainers.device import autocast, reproducible
+from trainers.speed import (
+    COMPILE_MIN_IMAGES,
+    CPU_BF16,
+    CPU_CHANNELS_LAST,
+    cpu_has_native_bf16,
+    plan_speed,
+)
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
+
+
+def test_cpu_defaults_are_the_measured_ones() -> None:
+    plan = plan_speed(CPU, TrainConfig(threads=2), train_images=900)
+    assert plan.bf16 == (CPU_BF16 and cpu_has_native_bf16())
+    assert (plan.channels_last, plan.deterministic, plan.compile, plan.threads) == (
+        CPU_CHANNELS_LAST,
+        True,
+        False,
+        2,
+    )
+    assert plan_speed(CPU, TrainConfig(amp=True), 900).bf16  # asked for: on any CPU
+
+
+def test_cuda_defaults_and_compile_only_when_it_pays_back() -> None:
+    config = TrainConfig(epochs=2, compile=None)
+    short = plan_speed(CUDA, config, train_images=54_000)
+    assert (short.bf16, short.channels_last, short.deterministic, short.compile) == (
+        True,
+        True,
+        False,
+        False,
+    )
+    assert plan_speed(CUDA, config, train_images=COMPILE_MIN_IMAGES // 2).compile
+    assert not plan_speed(CUDA, TrainConfig(epochs=1000), 54_000).compile  # compile=False
+    assert plan_speed(CPU, TrainConfig(compile=True), 10).compile
+    assert not plan_speed(CPU, TrainConfig(epochs=1000, compile=None), 10**6).compile
+
+
+def test_explicit_settings_win() -> None:
+    config = TrainConfig(amp=False, channels_last=False, deterministic=True)
+    plan = plan_speed(CUDA, config, 54_000)
+    assert (plan.bf16, plan.channels_last, plan.deterministic) == (False, False, True)
+    assert plan.describe() == "fp32 NCHW deterministic"
+
+
+def test_determinism_without_the_nan_fill_and_restored() -> None:
+    before = torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
+    with reproducible(CPU, deterministic=True):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
+    assert torch.utils.deterministic.fill_uninitialized_memory == before  # type: ignore[attr-defined]
+
+
+def test_cpu_autocast_runs_bf16() -> None:
+    layer = torch.nn.Linear(8, 4)
+    with autocast(CPU, enabled=True):
+        assert layer(torch.ones(2, 8)).dtype == torch.bfloat16
+    with autocast(CPU, enabled=False):
+        assert layer(torch.ones(2, 8)).dtype == torch.float32
+
+
+def _data(count: int, seed: int) -> ImageData:
+    generator = torch.Generator().manual_seed(seed)
+    return ImageData(
+        images=torch.randint(0, 256, (count, 1, 10, 10), generator=generator, dtype=torch.uint8),
+        labels=torch.randint(0, 3, (count,), generator=generator),
+        classes=3,
+        name="random",
+    )
+
+
+@pytest.mark.parametrize("amp", [False, True])
+def test_same_seed_same_losses_in_both_precisions(amp: bool) -> None:
+    spec = ArchSpec(expansion=1, resolution=8, classes=3)
+    config = TrainConfig(epochs=2, warmup_epochs=1, batch_size=8, threads=1, amp=amp)
+    first = train_trial(spec, _data(32, 0), _data(8, 1), config)
+    second = train_trial(spec, _data(32, 0), _data(8, 1), config)
+    assert first.loss_per_epoch == second.loss_per_epoch
+    assert 0.0 < first.setup_seconds < first.seconds
+    cl = train_trial(
+        spec, _data(32, 0), _data(8, 1), dataclasses.replace(config, channels_last=True)
+    )
+    assert cl.epochs_run == 2 and cl.loss_per_epoch[0] == pytest.approx(
+        first.loss_per_epoch[0], rel=0.05
+    )
