@@ -3,19 +3,25 @@
 The trial is what `search run --preset quick` trains (Fashion-MNIST, 1,000 images split 900/100,
 batch 16, 32 px, one epoch) for two of the architectures that study trains (one standard, one SE
 block). Each variant is one ``trainers.train_trial`` call in a warm worker process (as in a
-reused Ray actor), timed as the whole call (model build, data, training, evaluation):
+reused Ray actor; each worker first trains once untimed), timed as the whole call (model build,
+data, training, evaluation), in wall seconds and in the worker's CPU seconds:
 
 - ``before``: another checkout (``--before-root``, e.g. the main branch, with its own
-  ``--before-python``) run with the trial settings its trainable uses: today's code;
+  ``--before-python``) with the trial settings its trainable uses: today's code;
 - the levers on this checkout, one at a time: float32 deterministic (the old settings, minus the
-  NaN fill of new memory), nondeterministic, channels_last, bf16 autocast, 1 thread, a larger
-  evaluation batch, oneDNN off, torch.compile (``--compile``; its compile time is in the call);
+  NaN fill of new memory), nondeterministic, channels_last, bf16 autocast (alone, with
+  channels_last, nondeterministic), 1 thread, evaluation batch 256, oneDNN off, OpenMP threads
+  that wait passively or spin (libgomp's default), torch.compile (``--compile``, one round: its
+  compile time is inside the call);
 - ``default``: what ``trainers.speed`` picks when nothing is set (the kept combination).
 
-Rounds interleave the variants (the order reverses every round) and the table gives medians, so a
-machine shared with other jobs biases no variant. ``--search-rounds N`` then times the whole
-`search run --preset quick` in empty directories, alternating the two checkouts. ``--accuracy``
-trains fp32 and bf16 on 4,000/1,000 images with three seeds to check that bf16 keeps accuracy.
+Rounds interleave the variants (the order reverses every round) and the table gives medians. On
+a machine shared with other jobs the wall times are noisy and threads that spin suffer most; the
+CPU seconds of a 1-thread run (``--threads 1``) are the steadiest measure of a lever's work.
+``--env KEY=VALUE`` sets a variable in every worker (a variant's own wins). ``--search-rounds N``
+then times the whole `search run --preset quick` in empty directories, the two checkouts
+alternating. ``--accuracy`` trains fp32, fp32 channels_last and bf16 on 4,000/1,000 images
+(three seeds).
 
     python benchmarks/cpu_trial_speed.py --before-root ../main --before-python ../venv/bin/python \\
         --rounds 5 --search-rounds 3 --accuracy
@@ -44,6 +50,7 @@ SPECS = (
 )
 QUICK = {"epochs": 1, "batch_size": 16, "device": "cpu"}
 PASSIVE = (("OMP_WAIT_POLICY", "PASSIVE"),)  # OpenMP threads sleep instead of spinning
+SPIN = (("OMP_WAIT_POLICY", ""),)  # libgomp's default: spin for a while, then sleep
 
 # The worker runs in the checkout under test (any version of the trainer API: only
 # load_dataset, train_val_split, ArchSpec.parse, TrainConfig and train_trial are used). It loads
@@ -109,6 +116,7 @@ class Worker:
 
     def __post_init__(self) -> None:
         env = {**os.environ, **self.env, "PYTHONPATH": str(self.root)}
+        env = {key: value for key, value in env.items() if value != ""}  # "" = unset
         self.process = subprocess.Popen(
             [self.python, "-c", WORKER],
             cwd=self.root,
@@ -180,10 +188,12 @@ def variants(threads: int, with_compile: bool, with_before: bool) -> list[Varian
         ),
         Variant("no-onednn", "float32, oneDNN (mkldnn) off", old, mkldnn=False, once=True),
         Variant("default", "trainers.speed's choice (nothing set)", base),
-        Variant("omp-passive", "default + OMP_WAIT_POLICY=PASSIVE", base, env=PASSIVE),
+        Variant("omp-passive", "default, OpenMP threads wait passively", base, env=PASSIVE),
+        Variant("omp-spin", "default, OpenMP's default spinning", base, env=SPIN),
     ]
     if with_before:
-        found.insert(0, Variant("before", "the --before-root checkout's trial", base, before=True))
+        before = "the --before-root checkout's trial (OpenMP default)"
+        found.insert(0, Variant("before", before, base, before=True, env=SPIN))
     if with_compile:
         compiled = {**base, "compile": True}
         found.append(Variant("compile", "default + torch.compile", compiled, once=True))
@@ -250,12 +260,17 @@ def trial_rounds(args: argparse.Namespace, pool: Pool) -> dict[str, Any]:
 
 
 def accuracy_check(pool: Pool, threads: int) -> dict[str, Any]:
-    """fp32 vs bf16: 4,000 training / 1,000 validation images, one epoch, three seeds."""
-    found: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    """fp32 NCHW, fp32 channels_last (the CPU default) and bf16: 4,000 training / 1,000
+    validation images, one epoch, three seeds."""
+    modes = {
+        "fp32": {"amp": False, "channels_last": False},
+        "fp32-cl": {"amp": False, "channels_last": True},
+        "bf16": {"amp": True, "channels_last": False},
+    }
+    found: dict[str, list[float]] = {name: [] for name in modes}
     for seed in range(3):
-        for name, amp in (("fp32", False), ("bf16", True)):
-            config = {**QUICK, "threads": threads, "amp": amp}
-            variant = Variant(name, name, config)
+        for name, settings in modes.items():
+            variant = Variant(name, name, {**QUICK, "threads": threads, **settings})
             result = pool.get(variant).run(_job(variant, SPECS[0], seed, 5000, 0.2))
             found[name].append(result["accuracy"])
             print(f"accuracy seed {seed} {name}: {result['accuracy']:.4f}", file=sys.stderr)
@@ -331,9 +346,9 @@ def main(argv: list[str] | None = None) -> int:
             report["accuracy"] = accuracy_check(pool, args.threads)
     finally:
         pool.close()
-    report["load_average_after"] = os.getloadavg()
     if args.search_rounds > 0:
         report["search"] = search_rounds(args)
+    report["load_average_after"] = os.getloadavg()
     if args.json:
         print(json.dumps(report))
     else:

@@ -8,8 +8,9 @@ fetch from the object store, trainer setup (model build, data to the device) and
 delivery), plus ``start_to_train``, the time from Ray starting the trial to its first step.
 
 The first step's own extra cost (oneDNN/cuDNN kernel selection, allocator growth) is inside the
-training time there, so it is measured here separately, in this process: the first training
-step of the quick preset's network against the median of the next ten.
+training time there, so it is measured here separately, in a fresh process with a trial
+worker's environment: the first training step of the quick preset's network against the median
+of the next ten.
 
     python benchmarks/trial_overhead.py --trials 6
     python benchmarks/trial_overhead.py --trials 8 -- --concurrency 2
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +35,7 @@ import torch
 from torch import nn
 
 from search.cli import main as search_main
+from search.worker_env import CPU_ENV
 from space import ArchSpec, build_model
 from trainers import TrainConfig
 from trainers.augment import BatchTransform, channel_stats
@@ -67,6 +71,20 @@ def run_study(trials: int, extra: list[str], folder: Path) -> tuple[list[dict[st
             }
         )
     return rows, wall
+
+
+def first_step_in_fresh_process(threads: int) -> dict[str, float]:
+    """:func:`first_step` in a new interpreter with a Ray trial worker's environment (as the
+    first trial of a new actor meets it: oneDNN's kernels not yet generated)."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--first-step", "--threads", str(threads)],
+        env={**os.environ, **CPU_ENV},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def first_step(threads: int, steps: int = 10) -> dict[str, float]:
@@ -110,11 +128,15 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--trials", type=int, default=6, help="trials in the study")
     parser.add_argument("--threads", type=int, default=2, help="threads for the first-step test")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--first-step", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv), extra
 
 
 def main(argv: list[str] | None = None) -> int:
     args, extra = parse_args(argv)
+    if args.first_step:  # the child of first_step_in_fresh_process
+        print(json.dumps(first_step(args.threads)))
+        return 0
     with tempfile.TemporaryDirectory(prefix="effnas-overhead-") as folder:
         rows, wall = run_study(args.trials, extra, Path(folder))
     report = {
@@ -125,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "trainer_seconds_total": sum(r["trainer_seconds"] for r in rows),
         "per_trial": rows,
         "summary": summarise(rows),
-        "first_step": first_step(args.threads),
+        "first_step": first_step_in_fresh_process(args.threads),
     }
     if args.json:
         print(json.dumps(report))

@@ -115,7 +115,12 @@ def _progress(report: EpochReport) -> bool:
 @click.option("--label-smoothing", type=float, default=0.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=None, help="CPU threads (default: torch's).")
-@click.option("--compile", "use_compile", is_flag=True, help="Wrap the model in torch.compile.")
+@click.option(
+    "--compile/--no-compile",
+    "use_compile",
+    default=None,
+    help="torch.compile the model [default: only on CUDA for runs long enough to pay it back].",
+)
 @click.option(
     "--max-memory",
     "max_memory",
@@ -155,7 +160,7 @@ def train_command(
     label_smoothing: float,
     seed: int,
     threads: int | None,
-    use_compile: bool,
+    use_compile: bool | None,
     max_memory: str | None,
     time_limit: float | None,
     save_dir: Path | None,

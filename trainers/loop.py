@@ -82,7 +82,7 @@ class TrainConfig:
     eval_batch_size: int | None = None
     deterministic: bool | None = None
     amp: bool | None = None
-    compile: bool | None = False
+    compile: bool | None = None
     threads: int | None = None
     channels_last: bool | None = None
     memory_limit_bytes: int | None = None

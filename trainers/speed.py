@@ -1,28 +1,33 @@
 """How one trial uses its device: bf16 autocast, memory format, determinism, compile, threads.
 
 ``plan_speed`` turns a :class:`~trainers.loop.TrainConfig` into the settings one trial runs with;
-``None`` in the config means "the measured default for this device". Every lever was measured
-side by side on the quick preset's trial (``benchmarks/cpu_trial_speed.py``) and on the paper
-preset (``benchmarks/trial_throughput.py``); the figures are in ``benchmarks/RESULTS.md``.
+``None`` in the config means "the measured default for this device". The CPU levers were measured
+side by side on the quick preset's trial (``benchmarks/cpu_trial_speed.py``), the CUDA ones are
+the reference figures of issue 11 and ``benchmarks/trial_throughput.py`` re-measures them; the
+figures are in ``benchmarks/RESULTS.md``.
 
-- bf16 autocast: on CUDA always (bf16 needs no loss scaling, unlike fp16; Micikevicius et al.
-  2018 for mixed precision, the PyTorch AMP notes for bf16), and on a CPU only where it has
-  native bf16 dot products (AVX512-BF16 or AMX, e.g. AMD Zen 4, Intel Sapphire Rapids): oneDNN
-  then runs the convolutions in bf16 with float32 accumulation. Elsewhere bf16 is emulated and
-  slower, so the CPU stays in float32.
-- channels_last (NHWC): on CUDA (cuDNN's NHWC kernels are the fast ones for depthwise and 1x1
-  convs under bf16); not on the CPU, where it measured slower for these small 28-64 px networks
-  (oneDNN reorders between the layouts around ops that have no NHWC kernel).
-- determinism: ``torch.use_deterministic_algorithms`` on the CPU (same seed, same accuracy), but
-  without filling new memory with NaN (``torch.utils.deterministic.fill_uninitialized_memory``,
-  done in ``trainers.device.reproducible``): the fill only catches reads of uninitialised memory,
-  changes no result, and cost about a quarter of a CPU trial. CUDA autotunes cuDNN instead.
+- bf16 autocast (no loss scaling needed, unlike fp16; the PyTorch AMP notes): on CUDA, where it
+  is the largest single gain (reference, paper preset on an H100: 4,363 img/s fp32 NCHW, 13,305
+  bf16 channels_last). Not by default on the CPU, even one with AVX512-BF16 (oneDNN then runs
+  the convolutions in bf16): on the 2-core EPYC it was 13 % faster with one thread but 8 %
+  slower with two, the conversions around every op costing more than the narrower arithmetic
+  saves at batch 16. ``amp=True`` turns it on anyway.
+- channels_last (NHWC): on CUDA (cuDNN's fast kernels for depthwise and 1x1 convs under bf16)
+  and on the CPU, where oneDNN's NHWC convolutions and batch norm made the quick trial 1.24x
+  (2 threads) to 1.40x (1 thread) faster.
+- determinism: ``torch.use_deterministic_algorithms`` stays on for CPU trials (same seed, same
+  thread count, same accuracy): it measured no slower than off. Its fill of every new tensor with
+  NaN (a guard against reading uninitialised memory, which changes no result) is switched off in
+  ``trainers.device.reproducible``. CUDA autotunes cuDNN instead and is not bit-reproducible.
 - torch.compile: only when the trial trains enough images to pay its compile time back
-  (``COMPILE_MIN_IMAGES``; explicit ``compile=True`` always compiles, ``False`` never). Compiling
-  the network's forward and backward takes about a minute on a GPU host and several on a 2-core
-  CPU, while it saves about 10 % of a step (reference: 13,305 -> 14,781 img/s on an H100), so a
-  short search trial never wins it back; only long runs (`search train` for hundreds of epochs)
-  do. Each trial is a different architecture, so nothing compiled can be reused between trials.
+  (``COMPILE_MIN_IMAGES``; explicit ``compile=True`` always compiles, ``False`` never). It saves
+  about 10 % of a step on an H100 (reference: 13,305 -> 14,781 img/s) against roughly a minute
+  of compiling the forward and backward graphs, and every trial is a new architecture, so no
+  compiled graph is reused; a search trial never wins it back, only long `search train` runs on
+  a GPU can. On the CPU compiling took longer than the whole quick trial (RESULTS.md), so the CPU
+  never compiles by default.
+- threads: ``TrainConfig.threads``; a search trial gets as many as Ray gave it CPUs
+  (``search.overhead``), and its OpenMP threads wait passively (``search.worker_env``).
 """
 
 from __future__ import annotations
@@ -44,8 +49,8 @@ if TYPE_CHECKING:
 # (~13,000 img/s) / the fraction of step time saved (~0.1); see the module docstring
 COMPILE_MIN_IMAGES = 8_000_000
 # the CPU defaults, from the quick preset's trial on 2 cores (benchmarks/RESULTS.md)
-CPU_CHANNELS_LAST = True  # 1.24-1.40x on its own
-CPU_BF16 = False  # +13 % at 1 thread, -8 % at 2 threads, and with channels_last -22 % at 2
+CPU_CHANNELS_LAST = True
+CPU_BF16 = False
 
 
 def cpu_has_native_bf16() -> bool:
