@@ -71,3 +71,34 @@ def nsga_order(points: Sequence[Point]) -> list[int]:
         range(len(points)),
         key=lambda i: (ranks[i], -crowding[i], -points[i][0], points[i][1], i),
     )
+
+
+def hypervolume(points: Sequence[Point], chance: float, budget: float, smallest: float) -> float:
+    """The normalised area that ``points`` dominate above the reference (chance, budget).
+
+    Accuracy is normalised to ``(accuracy - chance) / (1 - chance)`` and MACs on a log scale to
+    ``log(budget / macs) / log(budget / smallest)`` (0 at the budget, 1 at the smallest network of
+    the space), both maximised, so the value lies in [0, 1]: 1 would be perfect accuracy at the
+    smallest network's cost. Log MACs because the front spans orders of magnitude and a model
+    half the size is the same gain at any scale. Points at or below chance or above the budget
+    add nothing.
+    """
+    if not (0.0 <= chance < 1.0) or not (0.0 < smallest < budget):
+        raise ValueError(
+            f"need 0 <= chance < 1 and 0 < smallest < budget, got {chance}, {smallest}, {budget}"
+        )
+    span = math.log(budget / smallest)
+    boxes = sorted(
+        (
+            min(1.0, math.log(budget / macs) / span),
+            (accuracy - chance) / (1.0 - chance),
+        )
+        for accuracy, macs in points
+        if accuracy > chance and 0 < macs <= budget
+    )
+    area, height = 0.0, 0.0
+    for width, top in reversed(boxes):  # cheapest first: each adds the band above the last top
+        if top > height:
+            area += width * (top - height)
+            height = top
+    return area

@@ -1,6 +1,8 @@
 """Issue 10's acceptance run: `search run --preset quick --trials 12` finds a real Pareto front.
 
-Slow (12 real trials on the CPU, 6-15 minutes on 2 cores): ``python -m pytest -m slow``.
+Slow (12 real trials on the CPU: minutes on 2 quiet cores, 35 on a busy shared machine), so it
+runs with ``python -m pytest -m slow``. Measured once (seed 0): 12 complete, 0 compound-infeasible,
+MACs 21.1M to 87.5M (4.15x; the space spans 21.1M to the 100M budget, 4.74x), front of 3.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from optuna.trial import TrialState
 from search.cli import main
 from search.ledger import pareto_front
 
-pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(3600)]
 
 
 def test_quick_preset_12_trials_spread_over_the_mac_range(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from search.ranking import crowding_distances, dominates, front_ranks, nsga_order
+import pytest
+
+from search.ranking import crowding_distances, dominates, front_ranks, hypervolume, nsga_order
 
 # accuracy, MACs
 POINTS = [
@@ -39,3 +41,23 @@ def test_order_is_front_then_crowding_then_accuracy() -> None:
     assert nsga_order([]) == []
     # ties everywhere: the order falls back on accuracy, MACs, then input order
     assert nsga_order([(0.5, 1e6), (0.5, 1e6)]) == [0, 1]
+
+
+def test_hypervolume_of_hand_computed_fronts() -> None:
+    # chance 0.1, MACs normalised on log2 between 1e6 (x = 1) and 16e6 (x = 0): 4 doublings
+    def hv(points: list[tuple[float, float]]) -> float:
+        return hypervolume(points, chance=0.1, budget=16e6, smallest=1e6)
+
+    assert hv([]) == 0.0
+    assert hv([(1.0, 1e6)]) == pytest.approx(1.0)  # perfect and smallest: the whole square
+    assert hv([(0.55, 4e6)]) == pytest.approx(0.5 * 0.5)  # half-way on both axes
+    # two boxes: [0, 0.75] x [0, 0.5] and [0, 0.25] x [0, 1.0] overlap in [0, 0.25] x [0, 0.5]
+    two = [(0.55, 2e6), (1.0, 8e6)]
+    assert hv(two) == pytest.approx(0.75 * 0.5 + 0.25 * 0.5)
+    # dominated points, points at chance and over the budget add nothing; order does not matter
+    noise = [(0.5, 4e6), (0.1, 1e6), (0.9, 32e6), (0.05, 2e6)]
+    assert hv([*noise, *two]) == pytest.approx(hv(two[::-1]))
+    # a point at the budget has no width, one below the smallest network is clipped to 1
+    assert hv([(1.0, 16e6)]) == 0.0 and hv([(0.55, 0.5e6)]) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="smallest < budget"):
+        hypervolume([(0.5, 1.0)], chance=0.1, budget=1.0, smallest=2.0)

@@ -1,0 +1,376 @@
+"""Search quality: the front this search finds against random search and the paper preset.
+
+Same space, data, trial count and epochs for every method, over several seeds:
+
+(a) ``pareto``: this search, the ``joint`` strategy as ``search run`` runs it: the planner's MAC
+    targets, multi-objective TPE that learns from early-stopped trials (``search.sampler``) and
+    MO-ASHA early stopping (``search.scheduler``);
+(b) ``random``: Optuna's RandomSampler over the same parameters (block options, coefficient unit
+    variables, MAC target), no early stopping: every trial trains all epochs;
+(c) ``preset``: DESIGN.md's "paper" preset network (standard block, expansion 4, depthwise 3x3)
+    with EfficientNet-B0's coefficients (alpha 1.2, beta 1.1, gamma 1.15), fitted by counting to
+    a fixed ladder of MAC levels, log-spaced from its own phi = 0 cost to the budget.
+
+Per method and seed it reports the hypervolume of the completed trials' front
+(``search.ranking.hypervolume``: reference point chance accuracy ``1 / classes`` and the budget;
+accuracy normalised to [0, 1] above chance, MACs on a log scale from the budget (0) to the
+smallest network of the space (1)) and the best accuracy under the budget; then the mean and
+standard deviation over seeds. A table goes to stdout, JSON to ``--json FILE`` (``-``: stdout).
+
+The trials run in this process, one after another, through the search's own pieces
+(``StudySearcher``, ``Planner``, the sampler, ``ParetoASHA.decide`` and the trainable
+``run_trial``) instead of Ray Tune, whose start-up would cost more than a tiny trial and which
+adds nothing to what is compared here (the concurrency is 1). The data split follows the seed, as
+in ``search run``, and is the same for the three methods of a seed.
+
+CPU configuration (the defaults: the quick preset's space at 24 px with a 6e7-MAC budget, 600
+Fashion-MNIST images of which 150 validate, batch 16, 2 epochs, 3 seeds x (8 + 8 trials + 3 preset
+networks); a training step of these small networks costs about 0.4 s on 2 CPU cores whatever
+their MACs, so the step count sets the time, about 20 minutes on 2 quiet cores)::
+
+    python benchmarks/search_quality.py --json search_quality.json
+
+GPU configuration (more data, epochs and trials over the whole block space at 32 px, a 4e8-MAC
+budget; roughly an hour on one H100, an estimate)::
+
+    python benchmarks/search_quality.py --device cuda --subset 20000 --val-fraction 0.1 \
+        --epochs 6 --trials 32 --batch-size 256 --resolution 32 --budget-flops 4e8 \
+        --full-space --ladder 5 --seeds 0 1 2 --json gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import optuna
+
+from search.config import SearchConfig
+from search.ledger import trial_seed
+from search.planner import Planner
+from search.ranking import hypervolume
+from search.sampler import make_sampler
+from search.scheduler import ParetoASHA, make_scheduler
+from search.searcher import StudySearcher
+from search.storage import DIRECTIONS
+from search.trainable import TrialSettings, run_trial
+from space import ArchSpec, count_spec, fit_phi
+from space.scaling import EFFICIENTNET_B0
+from space.searchspace import SearchSpace
+from trainers.data import ImageData, load_dataset, train_val_split
+
+METHODS: tuple[str, ...] = ("pareto", "random", "preset")
+QUICK_SPACE = {
+    "block": ["standard", "se"],
+    "expansion": [1, 2],
+    "mid_conv": "depthwise",
+    "kernel": 3,
+}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything the three methods share."""
+
+    budget: int = 60_000_000
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    subset: int | None = 600
+    val_fraction: float = 0.25
+    epochs: int = 2
+    trials: int = 8
+    batch_size: int = 16
+    resolution: int | None = 24
+    ladder: int = 3
+    device: str = "cpu"
+    full_space: bool = False
+
+    def space(self) -> SearchSpace:
+        data: dict[str, Any] = {} if self.full_space else dict(QUICK_SPACE)
+        if self.resolution is not None:
+            data["resolution"] = self.resolution
+        return SearchSpace.from_mapping(data)
+
+    def config(self, seed: int) -> SearchConfig:
+        return SearchConfig(
+            budget_macs=self.budget,
+            dataset=self.dataset,
+            data_dir=self.data_dir,
+            trials=self.trials,
+            epochs=self.epochs,
+            subset=self.subset,
+            val_fraction=self.val_fraction,
+            batch_size=self.batch_size,
+            seed=seed,
+            space=self.space(),
+            device=self.device,
+        )
+
+
+@dataclass
+class Run:
+    """One method on one seed: its trained points and the measures of its front."""
+
+    method: str
+    seed: int
+    points: list[tuple[float, int]] = field(default_factory=list)  # completed (accuracy, MACs)
+    pruned: int = 0
+    infeasible: int = 0
+    epochs_trained: int = 0
+    seconds: float = 0.0  # wall clock
+    cpu_seconds: float = 0.0  # process CPU time, all threads (steadier on a shared machine)
+    hypervolume: float = 0.0
+    best_accuracy: float | None = None
+    front: list[tuple[float, int]] = field(default_factory=list)
+
+
+class _Stopped(BaseException):
+    """Raised from the report callback when the scheduler stops a trial (not an ``Exception``,
+    so the trainable's error handler does not record it as a failure; Ray stops its trials from
+    outside the function in the same way)."""
+
+
+def settings_of(setup: Setup) -> TrialSettings:
+    return TrialSettings(
+        epochs=setup.epochs,
+        batch_size=setup.batch_size,
+        device=setup.device,
+        threads=os.cpu_count() or 1,
+    )
+
+
+def search(
+    setup: Setup, seed: int, method: str, train: ImageData, val: ImageData, classes: int
+) -> Run:
+    """(a) or (b): one study in memory, trials trained in turn, stopped by MO-ASHA for (a)."""
+    config = setup.config(seed)
+    sampler = make_sampler(seed, config.trials, kind="tpe" if method == "pareto" else "random")
+    study = optuna.create_study(directions=list(DIRECTIONS), sampler=sampler)
+    searcher = StudySearcher(study, Planner(config, classes))
+    scheduler = make_scheduler(setup.epochs) if method == "pareto" else None
+    settings = settings_of(setup)
+    run = Run(method, seed)
+    started, cpu = time.monotonic(), time.process_time()
+    for number in range(20 * config.trials):  # bounded: the planner finishes well before
+        trial_id = f"t{number}"
+        suggested = searcher.suggest(trial_id)
+        if not isinstance(suggested, dict):
+            break
+        last = train_one(suggested, train, val, settings, searcher, trial_id, scheduler)
+        searcher.on_trial_complete(trial_id, last or None)
+    run.seconds, run.cpu_seconds = time.monotonic() - started, time.process_time() - cpu
+    for trial in study.trials:
+        status = trial.user_attrs.get("status")
+        run.pruned += status == "pruned"
+        run.infeasible += status == "infeasible"
+        run.epochs_trained += int(trial.user_attrs.get("epochs_run", 0) or 0)
+    run.points = [(t.values[0], int(t.values[1])) for t in study.trials if t.values is not None]
+    return run
+
+
+def train_one(
+    config: dict[str, Any],
+    train: ImageData,
+    val: ImageData,
+    settings: TrialSettings,
+    searcher: StudySearcher | None = None,
+    trial_id: str = "",
+    scheduler: ParetoASHA | None = None,
+) -> dict[str, Any]:
+    """Train one trial with ``run_trial``; epochs go to the searcher and the scheduler, as Ray
+    would send them. Returns the last result (the final one unless the scheduler stopped it)."""
+    last: dict[str, Any] = {}
+
+    def report(result: dict[str, Any]) -> None:
+        last.clear()
+        last.update(result)
+        if result.get("final") or "fail_reason" in result or searcher is None:
+            return
+        searcher.on_trial_result(trial_id, result)
+        if scheduler is not None and scheduler.decide(trial_id, config, result) == "STOP":
+            raise _Stopped
+
+    with contextlib.suppress(_Stopped):
+        run_trial(config, train, val, settings, report=report)
+    return last
+
+
+def preset_ladder(setup: Setup, classes: int) -> list[ArchSpec]:
+    """(c): the paper preset with B0's coefficients at ``ladder`` log-spaced MAC levels."""
+    preset = ArchSpec(resolution=setup.resolution, classes=classes, **EFFICIENTNET_B0)
+    low = count_spec(preset).macs
+    if low > setup.budget:
+        return []
+    count = max(1, setup.ladder)
+    levels = [low * (setup.budget / low) ** (i / max(1, count - 1)) for i in range(count)]
+    specs: list[ArchSpec] = []
+    for level in levels:
+        spec = fit_phi(preset, level).spec
+        if spec not in specs:
+            specs.append(spec)
+    return specs
+
+
+def presets(setup: Setup, seed: int, train: ImageData, val: ImageData, classes: int) -> Run:
+    run = Run("preset", seed)
+    settings = settings_of(setup)
+    started, cpu = time.monotonic(), time.process_time()
+    for index, spec in enumerate(preset_ladder(setup, classes)):
+        config = {"spec": spec.canonical(), "number": index, "seed": trial_seed(seed, index)}
+        final = train_one(config, train, val, settings)
+        if final.get("final"):
+            run.points.append((float(final["accuracy"]), count_spec(spec).macs))
+            run.epochs_trained += setup.epochs
+    run.seconds, run.cpu_seconds = time.monotonic() - started, time.process_time() - cpu
+    return run
+
+
+def measure(run: Run, chance: float, budget: int, smallest: int) -> Run:
+    """Fill in the hypervolume, the best accuracy under the budget and the front."""
+    within = [(a, m) for a, m in run.points if m <= budget]
+    run.hypervolume = hypervolume(within, chance=chance, budget=budget, smallest=smallest)
+    run.best_accuracy = max((a for a, _ in within), default=None)
+    front = [p for p in within if not any(o[0] >= p[0] and o[1] <= p[1] and o != p for o in within)]
+    run.front = sorted(set(front), key=lambda p: p[1])
+    return run
+
+
+def summarise(runs: list[Run]) -> dict[str, dict[str, float | None]]:
+    summary: dict[str, dict[str, float | None]] = {}
+    for method in METHODS:
+        mine = [r for r in runs if r.method == method]
+        if not mine:
+            continue
+        hv = [r.hypervolume for r in mine]
+        best = [r.best_accuracy for r in mine if r.best_accuracy is not None]
+        summary[method] = {
+            "seeds": len(mine),
+            "hypervolume_mean": statistics.fmean(hv),
+            "hypervolume_std": statistics.stdev(hv) if len(hv) > 1 else 0.0,
+            "best_accuracy_mean": statistics.fmean(best) if best else None,
+            "front_size_mean": statistics.fmean(len(r.front) for r in mine),
+            "epochs_trained_mean": statistics.fmean(r.epochs_trained for r in mine),
+            "seconds_mean": statistics.fmean(r.seconds for r in mine),
+            "cpu_seconds_mean": statistics.fmean(r.cpu_seconds for r in mine),
+        }
+    return summary
+
+
+def table(runs: list[Run], summary: dict[str, dict[str, float | None]]) -> str:
+    lines = [
+        f"{'method':<8}{'seed':>6}{'HV':>9}{'best acc':>10}{'front':>7}{'epochs':>8}{'s':>8}"
+        f"{'cpu s':>8}"
+    ]
+    for run in runs:
+        best = f"{run.best_accuracy:.4f}" if run.best_accuracy is not None else "-"
+        lines.append(
+            f"{run.method:<8}{run.seed:>6}{run.hypervolume:>9.4f}{best:>10}{len(run.front):>7}"
+            f"{run.epochs_trained:>8}{run.seconds:>8.0f}{run.cpu_seconds:>8.0f}"
+        )
+    lines.append("")
+    lines.append(f"{'method':<8}{'seeds':>6}{'HV mean':>9}{'HV std':>9}{'best acc':>10}")
+    for method, row in summary.items():
+        best = row["best_accuracy_mean"]
+        lines.append(
+            f"{method:<8}{row['seeds']:>6.0f}{row['hypervolume_mean']:>9.4f}"
+            f"{row['hypervolume_std']:>9.4f}{(f'{best:.4f}' if best is not None else '-'):>10}"
+        )
+    return "\n".join(lines)
+
+
+def parse(argv: list[str] | None) -> tuple[Setup, list[int], list[str], str | None]:
+    defaults = Setup()
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--budget-flops", type=float, default=defaults.budget)
+    p.add_argument("--dataset", default=defaults.dataset)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--subset", type=int, default=defaults.subset)
+    p.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--trials", type=int, default=defaults.trials)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--resolution", type=int, default=defaults.resolution)
+    p.add_argument("--ladder", type=int, default=defaults.ladder, help="preset MAC levels")
+    p.add_argument("--device", default=defaults.device)
+    p.add_argument("--full-space", action="store_true", help="DESIGN.md's whole block space")
+    p.add_argument("--json", default=None, help="write the JSON report here ('-': stdout)")
+    args = p.parse_args(argv)
+    setup = Setup(
+        budget=int(args.budget_flops),
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        subset=args.subset,
+        val_fraction=args.val_fraction,
+        epochs=args.epochs,
+        trials=args.trials,
+        batch_size=args.batch_size,
+        resolution=args.resolution,
+        ladder=args.ladder,
+        device=args.device,
+        full_space=args.full_space,
+    )
+    return setup, args.seeds, args.methods, args.json
+
+
+def main(argv: list[str] | None = None) -> int:
+    setup, seeds, methods, json_path = parse(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    full_train, _ = load_dataset(setup.dataset, setup.data_dir)
+    classes = full_train.classes
+    smallest = count_spec(setup.space().smallest_spec(classes)).macs
+    chance = 1.0 / classes
+    runs: list[Run] = []
+    started = time.monotonic()
+    for seed in seeds:
+        train, val = train_val_split(full_train, setup.val_fraction, seed, setup.subset)
+        for method in methods:
+            if method == "preset":
+                run = presets(setup, seed, train, val, classes)
+            else:
+                run = search(setup, seed, method, train, val, classes)
+            runs.append(measure(run, chance, setup.budget, smallest))
+            print(
+                f"seed {seed} {method}: HV {run.hypervolume:.4f}, {run.seconds:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    summary = summarise(runs)
+    report = {
+        "setup": asdict(setup),
+        "seeds": seeds,
+        "reference": {"chance": chance, "budget": setup.budget, "smallest_macs": smallest},
+        "runs": [asdict(r) for r in runs],
+        "summary": summary,
+        "seconds": time.monotonic() - started,
+        "cpu_seconds": time.process_time(),
+        "pareto_beats_random": _beats(summary),
+    }
+    print(table(runs, summary))
+    if json_path == "-":
+        print(json.dumps(report, indent=1))
+    elif json_path:
+        with open(json_path, "w") as file:
+            json.dump(report, file, indent=1)
+    return 0
+
+
+def _beats(summary: dict[str, dict[str, float | None]]) -> bool | None:
+    if "pareto" not in summary or "random" not in summary:
+        return None
+    pareto, random = summary["pareto"]["hypervolume_mean"], summary["random"]["hypervolume_mean"]
+    assert pareto is not None and random is not None
+    return bool(pareto > random) if math.isfinite(pareto) and math.isfinite(random) else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
