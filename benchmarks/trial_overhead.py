@@ -35,7 +35,6 @@ import torch
 from torch import nn
 
 from search.cli import main as search_main
-from search.worker_env import CPU_ENV
 from space import ArchSpec, build_model
 from trainers import TrainConfig
 from trainers.augment import BatchTransform, channel_stats
@@ -78,7 +77,7 @@ def first_step_in_fresh_process(threads: int) -> dict[str, float]:
     first trial of a new actor meets it: oneDNN's kernels not yet generated)."""
     done = subprocess.run(
         [sys.executable, __file__, "--first-step", "--threads", str(threads)],
-        env={**os.environ, **CPU_ENV},
+        env=dict(os.environ),
         capture_output=True,
         text=True,
         timeout=600,

@@ -127,7 +127,7 @@ def _progress(report: EpochReport) -> bool:
     type=str,
     default=None,
     help="Most memory the trial may use, e.g. 8GiB or 500MB (default: what the device has "
-    "available); it plans for 50 % of it on the CPU, 90 % on CUDA, and larger networks "
+    "available); it plans for 35 % of it on the CPU, 90 % on CUDA, and larger networks "
     "train in micro-batches.",
 )
 @click.option(

@@ -37,6 +37,7 @@ from search.config import SearchConfig
 from search.faults import TrialWatch, one_line
 from search.lease import Lease
 from search.ledger import Counts, best_accuracy, pareto_front
+from search.mps import mps_for_trials
 from search.planner import Planner
 from search.progress import Progress, summary_table
 from search.ray_session import driver_log, ray_session
@@ -55,7 +56,6 @@ from search.storage import (
     sqlite_path,
 )
 from search.trainable import TrialSettings
-from search.worker_env import trial_worker_env
 from space import UserError, count_spec
 from trainers.data import ImageData, load_dataset, train_val_split
 
@@ -96,11 +96,11 @@ def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSumm
     planner = Planner(config, classes)
     searcher: StudySearcher | None = None
     interrupted = False
-    worker_env = trial_worker_env(  # OpenMP waiting, CUDA MPS (search.worker_env)
+    mps = mps_for_trials(  # trials sharing a GPU run at the same time (search.mps)
         resources.device, resources.gpus_per_trial, config.ray_address, stream
     )
     with (
-        worker_env,
+        mps,
         ray_session(
             config.ray_address,
             num_cpus=resources.threads * config.concurrency,

@@ -35,9 +35,12 @@ deep nets with sublinear memory cost", section 3, applied to what PyTorch's auto
 Precision: ``"fp32"`` is the trainer's CPU path (everything float32). ``"bf16"`` is its CUDA path,
 bf16 autocast: convolutions and linear layers run in bf16 and BatchNorm, which is not on autocast's
 float32 list (``ATen/autocast_mode.h``), takes the bf16 conv output and returns bf16 with fp32
-statistics, so every activation kept is 2 bytes; the loss's log-softmax runs in fp32. The CUDA
-path is also channels_last, which CondConv's batch-into-groups reshape cannot view: the first
-block's first conv keeps a contiguous copy of its input (every later tensor is contiguous).
+statistics, so every activation kept is 2 bytes; the loss's log-softmax runs in fp32.
+
+Memory format: the trainer runs channels_last on both devices by default (``trainers.speed``),
+which CondConv's batch-into-groups reshape cannot view: the first block's first conv keeps a
+contiguous copy of its input (every later tensor of a CondConv network is contiguous).
+``channels_last=False`` counts the NCHW path, without that copy.
 
 Not counted: the data set (the trainer subtracts what it occupies), the CUDA context and cuDNN
 workspaces, allocator rounding and fragmentation, and the augmentation's intermediates (freed
@@ -141,8 +144,9 @@ def _stem(tape: _Tape, conv: ConvPlan, input_saved: int) -> None:
 
 def _block(tape: _Tape, b: BlockPlan, input_saved: bool, channels_last: bool = False) -> None:
     """One MBConv / CondConv block, layer by layer (see ``space.blocks``). ``channels_last``: the
-    block input is channels_last (the stem's output on CUDA), which CondConv's batch-into-groups
-    reshape cannot view, so its first conv keeps a contiguous copy (its outputs are contiguous)."""
+    block input is channels_last (the stem's output in the trainer's default format), which
+    CondConv's batch-into-groups reshape cannot view, so its first conv keeps a contiguous copy
+    (its outputs are contiguous)."""
     a = tape.act
     x = b.in_ch * b.in_hw**2 * a  # block input
     e1 = b.expanded * b.in_hw**2 * a  # expand output
@@ -192,18 +196,18 @@ def _head(tape: _Tape, plan: NetworkPlan) -> None:
     tape.layer(head.out_ch * a + plan.classes * FP32 + LABEL_BYTES, out, out)
 
 
-def _tape(plan: NetworkPlan, precision: str) -> tuple[_Tape, int]:
+def _tape(plan: NetworkPlan, precision: str, channels_last: bool) -> tuple[_Tape, int]:
     """The tape and the bytes per image alive all step long (the fp32 model input)."""
     tape = _Tape(_ACTIVATION_BYTES[precision])
     image = plan.stem.in_ch * plan.resolution**2
     input_fp32 = image * FP32  # the trainer's augmented batch, alive through the step
-    bf16 = precision == "bf16"  # the CUDA path: autocast and channels_last
+    bf16 = precision == "bf16"  # the CUDA path: autocast
     cast = image * tape.act if bf16 else 0  # autocast's copy of the input, kept by the conv
     _stem(tape, plan.stem, cast)
     first = True
     for stage in plan.stages:
         for _ in range(stage.repeats):
-            _block(tape, stage.block, input_saved=first, channels_last=first and bf16)
+            _block(tape, stage.block, input_saved=first, channels_last=first and channels_last)
             first = False
     _head(tape, plan)
     return tape, input_fp32
@@ -231,13 +235,16 @@ def _fixed_bytes(plan: NetworkPlan, params: int, precision: str) -> int:
     return state + statistics + 2 * largest * FP32
 
 
-def estimate_memory(spec: ArchSpec | NetworkPlan, precision: str = "fp32") -> MemoryEstimate:
+def estimate_memory(
+    spec: ArchSpec | NetworkPlan, precision: str = "fp32", channels_last: bool = True
+) -> MemoryEstimate:
     """The peak training memory of ``spec`` at ``precision`` ("fp32": the CPU trainer, "bf16":
-    the CUDA trainer's autocast); see the module docstring for what is counted."""
+    the CUDA trainer's autocast) in the given memory format (the trainer's default: channels_last
+    on both devices); see the module docstring for what is counted."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
     plan = spec if isinstance(spec, NetworkPlan) else resolve(spec)
-    tape, always_alive = _tape(plan, precision)
+    tape, always_alive = _tape(plan, precision, channels_last)
     train_peak, saved, inference_peak = tape.peaks(always_alive)
     return MemoryEstimate(
         precision=precision,

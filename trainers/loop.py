@@ -194,7 +194,7 @@ def train_trial(
     started = time.perf_counter()
     counted = count_spec(spec)
     speed = plan_speed(device, config, len(train))
-    plan = plan_memory(spec, train, val, config, bf16=speed.bf16)
+    plan = plan_memory(spec, train, val, config, speed)
     watchdog = Watchdog(
         started, config.time_limit_s, 1 if device.type == "cpu" else CUDA_LOSS_CHECK_EVERY
     )

@@ -19,6 +19,7 @@ from space.memory import MemoryEstimate, choose_micro_batch, estimate_memory, la
 from trainers.data import ImageData
 from trainers.device import resolve_device
 from trainers.errors import InsufficientMemory, format_bytes
+from trainers.speed import SpeedPlan, plan_speed
 from trainers.steps import micro_batches
 
 if TYPE_CHECKING:  # trainers.loop imports this module
@@ -42,17 +43,15 @@ def plan_memory(
     train: ImageData,
     val: ImageData,
     config: TrainConfig,
-    bf16: bool | None = None,
+    speed: SpeedPlan | None = None,
 ) -> MemoryPlan:
-    """The plan for training ``spec`` on these splits with ``config``; ``bf16`` is whether the
-    trial runs under bf16 autocast (None: the device's default, ``trainers.speed``)."""
-    if bf16 is None:
-        from trainers.speed import plan_speed
-
-        bf16 = plan_speed(resolve_device(config.device), config, len(train)).bf16
+    """The plan for training ``spec`` on these splits with ``config`` under ``speed``'s precision
+    and memory format (None: the device's defaults for ``config``, ``trainers.speed``)."""
+    if speed is None:
+        speed = plan_speed(resolve_device(config.device), config, len(train))
     limit = config.memory_limit_bytes
     batch = min(config.batch_size, len(train))
-    estimate = estimate_memory(spec, "bf16" if bf16 else "fp32")
+    estimate = estimate_memory(spec, "bf16" if speed.bf16 else "fp32", speed.channels_last)
     data = data_bytes(train, val)
     eval_batch = config.eval_batch_size or 2 * config.batch_size
     micro_batch = batch

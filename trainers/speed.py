@@ -9,12 +9,13 @@ figures are in ``benchmarks/RESULTS.md``.
 - bf16 autocast (no loss scaling needed, unlike fp16; the PyTorch AMP notes): on CUDA, where it
   is the largest single gain (reference, paper preset on an H100: 4,363 img/s fp32 NCHW, 13,305
   bf16 channels_last). Not by default on the CPU, even one with AVX512-BF16 (oneDNN then runs
-  the convolutions in bf16): on the 2-core EPYC it was 13 % faster with one thread but 8 %
-  slower with two, the conversions around every op costing more than the narrower arithmetic
-  saves at batch 16. ``amp=True`` turns it on anyway.
+  the convolutions in bf16): on the 2-core EPYC, on top of channels_last, it measured from 8 %
+  slower to 6 % faster with two threads in different runs (the conversions around every op
+  cost about what the narrower arithmetic saves at batch 16), too little to give up float32's
+  accuracy and bit-for-bit reproducibility. ``amp=True`` turns it on anyway.
 - channels_last (NHWC): on CUDA (cuDNN's fast kernels for depthwise and 1x1 convs under bf16)
   and on the CPU, where oneDNN's NHWC convolutions and batch norm made the quick trial 1.24x
-  (2 threads) to 1.40x (1 thread) faster.
+  to 1.34x faster with 2 threads (1.40x with 1).
 - determinism: ``torch.use_deterministic_algorithms`` stays on for CPU trials (same seed, same
   thread count, same accuracy): it measured no slower than off. Its fill of every new tensor with
   NaN (a guard against reading uninitialised memory, which changes no result) is switched off in
@@ -27,7 +28,11 @@ figures are in ``benchmarks/RESULTS.md``.
   a GPU can. On the CPU compiling took longer than the whole quick trial (RESULTS.md), so the CPU
   never compiles by default.
 - threads: ``TrainConfig.threads``; a search trial gets as many as Ray gave it CPUs
-  (``search.overhead``), and its OpenMP threads wait passively (``search.worker_env``).
+  (``search.overhead``). OpenMP's waiting policy is libgomp's default (spin, then sleep):
+  ``OMP_WAIT_POLICY=PASSIVE`` made the quick preset's search 1.56x slower on 2 quiet cores (a
+  step runs about a thousand short parallel regions and a sleeping thread is woken for each);
+  on cores busy with other jobs it is the better choice, and a value the user exports reaches
+  Ray's workers.
 """
 
 from __future__ import annotations
@@ -80,7 +85,7 @@ class SpeedPlan:
         """(model, runner): the model in the chosen memory format (its state dict is what gets
         saved) and what the loop calls, the compiled wrapper when compiling."""
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            to_channels_last(model)
         runner: nn.Module = torch.compile(model) if self.compile else model  # type: ignore[assignment]
         return model, runner
 
@@ -96,6 +101,19 @@ class SpeedPlan:
         if self.threads is not None:
             parts.append(f"{self.threads} thread{'' if self.threads == 1 else 's'}")
         return " ".join(parts)
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Store every 4-D weight in channels_last (NHWC), in place.
+
+    ``Module.to(memory_format=torch.channels_last)`` converts 4-D and 5-D tensors alike and fails
+    on CondConv's 5-D expert bank (experts, out, in, k, k), which has no 2-D memory format; the
+    bank is mixed into 4-D per-sample kernels in every forward anyway, so it stays as it is.
+    """
+    for parameter in model.parameters():
+        if parameter.dim() == 4:
+            parameter.data = parameter.data.contiguous(memory_format=torch.channels_last)
+    return model
 
 
 def plan_speed(device: torch.device, config: TrainConfig, train_images: int) -> SpeedPlan:

@@ -60,12 +60,15 @@ def test_a_tiny_real_run_prints_a_table_and_json(
     bench = _load()
     out = tmp_path / "quality.json"
     argv = ["--resolution", "24", "--budget-flops", "5e7", "--subset", "200", "--trials", "2"]
-    argv += ["--epochs", "2", "--ladder", "1", "--seeds", "0", "--json", str(out)]
+    argv += ["--epochs", "2", "--ladder", "1", "--seeds", "0", "--json", str(out), "--methods"]
+    argv += ["pareto", "random", "preset", "pareto_compute"]
     assert bench.main(argv) == 0
     report = json.loads(out.read_text())
-    assert [r["method"] for r in report["runs"]] == ["pareto", "random", "preset"]
+    assert [r["method"] for r in report["runs"]] == ["pareto", "random", "preset", "pareto_compute"]
     assert report["reference"]["chance"] == 0.1 and report["reference"]["budget"] == 50_000_000
     for run in report["runs"]:
         assert all(m <= 50_000_000 for _, m in run["points"]) and 0.0 <= run["hypervolume"] <= 1
     assert len(report["runs"][1]["points"]) == 2  # random search: no early stopping
+    # at equal compute: it trained at least the 2 x 2 epochs random search trained
+    assert report["runs"][3]["epochs_trained"] >= report["runs"][1]["epochs_trained"] == 4
     assert "HV mean" in capsys.readouterr().out

@@ -106,3 +106,28 @@ def test_search_level_switch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     with mps_for_trials("cuda", 0.25, None, stream) as env:
         assert set(env) == set(ENV_KEYS)
     assert len(log.read_text().splitlines()) == 2
+
+
+@pytest.mark.ray
+def test_the_variables_reach_ray_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local Ray started inside the context (as run_search does) hands the MPS variables to its
+    workers, and an OpenMP setting the user exported passes through unchanged."""
+    import ray
+
+    from search.ray_session import ray_session
+
+    fake_control(tmp_path, monkeypatch)
+    monkeypatch.delenv(OPT_OUT, raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    keys = (*ENV_KEYS, "OMP_WAIT_POLICY")
+
+    @ray.remote(num_cpus=1)
+    def seen() -> list[str | None]:
+        return [os.environ.get(key) for key in keys]
+
+    with (
+        mps_for_trials("cuda", 0.25, None, io.StringIO()) as env,
+        ray_session(None, num_cpus=1, num_gpus=0, object_store_bytes=128 * 2**20),
+    ):
+        assert ray.get(seen.remote()) == [*(env[key] for key in ENV_KEYS), "PASSIVE"]
+    assert all(key not in os.environ for key in ENV_KEYS)

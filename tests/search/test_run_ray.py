@@ -135,7 +135,9 @@ def test_actors_and_cached_data_are_reused_and_overhead_is_stored(
     url, _ = searched
     study = optuna.load_study(study_name="e2e", storage=url)
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    assert len(complete) >= 3
+    # MO-ASHA always lets the first trial at a rung continue; how many others it stops at
+    # epoch 1 depends on their accuracies, so only one complete trial is certain
+    assert complete
     workers = set()
     for trial in complete:
         overhead = trial.user_attrs["overhead"]
