@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "cpu_trial_speed.py"
+from tests.benchmarks.scripts import ROOT, run_json
 
 
 def test_levers_side_by_side_against_a_before_checkout() -> None:
@@ -16,15 +10,7 @@ def test_levers_side_by_side_against_a_before_checkout() -> None:
     argv = ["--subset", "64", "--specs", "block=standard,e=1,res=16,classes=10", "--rounds", "1"]
     argv += ["--threads", "1", "--only", "before", "fp32-det", "default", "--json"]
     argv += ["--before-root", str(ROOT)]
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_json("cpu_trial_speed", argv)
     table = report["trial"]
     assert list(table) == ["before", "fp32-det", "default"]
     assert table["before"]["speedup"] == 1.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import shutil
@@ -13,30 +12,17 @@ from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "packing.py"
+from tests.benchmarks.scripts import load, run_json
 
 
 def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("packing", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("packing")
 
 
 def test_cpu_smoke_run_reports_every_count_against_one_at_a_time() -> None:
     argv = ["--device", "cpu", "--counts", "2", "--steps", "2", "--warmup-steps", "1"]
     argv += ["--batch-size", "4", "--resolution", "16", "--json"]
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_json("packing", argv)
     assert report["device"] == "cpu" and "says nothing about sharing a GPU" in report["note"]
     rows = report["rows"]
     assert [(r["mode"], r["processes"]) for r in rows] == [("timeslice", 1), ("timeslice", 2)]

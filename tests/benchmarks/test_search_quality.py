@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from space import ArchSpec, count_spec
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "search_quality.py"
+from tests.benchmarks.scripts import load
 
 
 def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("search_quality", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being created
-    spec.loader.exec_module(module)
-    return module
+    return load("search_quality")
 
 
 def test_preset_ladder_is_b0_fitted_from_its_baseline_to_the_budget() -> None:

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "trial_overhead.py"
+from tests.benchmarks.scripts import run_json
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 def test_overhead_of_a_real_search() -> None:
     argv = ["--trials", "3", "--threads", "1", "--json", "--", "--subset", "200"]
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=True,
-    )
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_json("trial_overhead", argv, timeout=900)
     rows = report["per_trial"]
     assert len(rows) == 3 and len({r["worker_pid"] for r in rows}) == 1  # one reused actor
     assert [r["trial_in_worker"] for r in rows] == [1, 2, 3]

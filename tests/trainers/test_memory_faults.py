@@ -13,7 +13,8 @@ from torch import nn
 
 from space import ArchSpec, UserError, build_model
 from space.memory import estimate_memory
-from trainers import ImageData, TrainConfig, train_trial
+from tests.trainers.random_data import random_data
+from trainers import TrainConfig, train_trial
 from trainers.device import (
     CPU_PLANNED_FRACTION,
     _host_available_bytes,
@@ -30,17 +31,7 @@ CONFIG = TrainConfig(epochs=1, warmup_epochs=0, batch_size=16, threads=1)
 DATA_BYTES = (48 + 8) * (3 * 9 * 9 + 8)
 
 
-def _random_data(count: int, seed: int) -> ImageData:
-    generator = torch.Generator().manual_seed(seed)
-    return ImageData(
-        images=torch.randint(0, 256, (count, 3, 9, 9), generator=generator, dtype=torch.uint8),
-        labels=torch.randint(0, 3, (count,), generator=generator),
-        classes=3,
-        name="random",
-    )
-
-
-TRAIN, VAL = _random_data(48, 0), _random_data(8, 1)
+TRAIN, VAL = random_data(48, 0), random_data(8, 1)
 
 
 def test_accumulated_micro_batches_give_the_full_batch_update() -> None:

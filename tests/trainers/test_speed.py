@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from space import ArchSpec, build_model
+from tests.trainers.random_data import random_data
 from trainers import ImageData, TrainConfig, train_trial
 from trainers.device import autocast, reproducible
 from trainers.speed import (
@@ -75,13 +76,7 @@ def test_cpu_autocast_runs_bf16() -> None:
 
 
 def _data(count: int, seed: int) -> ImageData:
-    generator = torch.Generator().manual_seed(seed)
-    return ImageData(
-        images=torch.randint(0, 256, (count, 1, 10, 10), generator=generator, dtype=torch.uint8),
-        labels=torch.randint(0, 3, (count,), generator=generator),
-        classes=3,
-        name="random",
-    )
+    return random_data(count, seed, channels=1, size=10)
 
 
 @pytest.mark.parametrize("amp", [False, True])

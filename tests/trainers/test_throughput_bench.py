@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,15 +11,13 @@ from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "trial_throughput.py"
+from tests.benchmarks.scripts import load, script
+
+SCRIPT = script("trial_throughput")
 
 
 def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("trial_throughput", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("trial_throughput")
 
 
 def test_benchmark_cpu_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from space import ArchSpec, UserError, build_model, count_spec
+from tests.trainers.random_data import random_data
 from trainers import EpochReport, ImageData, TrainConfig, load_dataset, train_trial, train_val_split
 
 REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -25,16 +26,6 @@ def fashion() -> ImageData:
     if not REAL_FASHION_MNIST.is_dir():
         pytest.skip("dataset-fashion-mnist not installed")
     return load_dataset("fashion-mnist")[0]
-
-
-def _random_data(count: int, seed: int) -> ImageData:
-    generator = torch.Generator().manual_seed(seed)
-    return ImageData(
-        images=torch.randint(0, 256, (count, 3, 9, 9), generator=generator, dtype=torch.uint8),
-        labels=torch.randint(0, 3, (count,), generator=generator),
-        classes=3,
-        name="random",
-    )
 
 
 def test_one_epoch_on_2000_real_images_learns(fashion: ImageData) -> None:
@@ -78,7 +69,7 @@ def test_same_seed_same_accuracy(fashion: ImageData, tmp_path: Path) -> None:
 
 
 def test_callback_stops_early_and_save_dir(tmp_path: Path) -> None:
-    train, val = _random_data(40, 0), _random_data(10, 1)
+    train, val = random_data(40, 0), random_data(10, 1)
     seen: list[int] = []
 
     def stop_after_two(report: EpochReport) -> bool:
@@ -107,8 +98,8 @@ def test_callback_stops_early_and_save_dir(tmp_path: Path) -> None:
 def test_stop_on_last_epoch_is_not_early() -> None:
     result = train_trial(
         TINY,
-        _random_data(20, 0),
-        _random_data(5, 1),
+        random_data(20, 0),
+        random_data(5, 1),
         TrainConfig(epochs=1, threads=1),
         on_epoch=lambda r: True,
     )
@@ -117,7 +108,7 @@ def test_stop_on_last_epoch_is_not_early() -> None:
 
 def test_classes_must_match() -> None:
     with pytest.raises(UserError, match=r"classes=10 but random has 3 classes; pass --classes 3"):
-        train_trial(TINY.replace(classes=10), _random_data(8, 0), _random_data(4, 1), TrainConfig())
+        train_trial(TINY.replace(classes=10), random_data(8, 0), random_data(4, 1), TrainConfig())
 
 
 @pytest.mark.parametrize(
@@ -147,7 +138,7 @@ def test_cuda_fast_path(fashion: ImageData) -> None:
 def test_torch_compile_flag() -> None:
     """torch.compile on the CPU needs a C++ compiler and takes about two minutes here."""
     config = TrainConfig(epochs=2, batch_size=16, threads=1)
-    data, val = _random_data(40, 0), _random_data(10, 1)
+    data, val = random_data(40, 0), random_data(10, 1)
     eager = train_trial(TINY, data, val, config)
     compiled = train_trial(TINY, data, val, dataclasses.replace(config, compile=True))
     assert compiled.epochs_run == 2
