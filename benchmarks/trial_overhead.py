@@ -8,9 +8,9 @@ fetch from the object store, trainer setup (model build, data to the device) and
 delivery), plus ``start_to_train``, the time from Ray starting the trial to its first step.
 
 The first step's own extra cost (oneDNN/cuDNN kernel selection, allocator growth) is inside the
-training time there, so it is measured here separately, in a fresh process with a trial
-worker's environment: the first training step of the quick preset's network against the median
-of the next ten.
+training time there, so it is measured here separately, in a fresh process (as a new trial
+worker meets it): the first training step of the quick preset's network against the median of
+the next ten.
 
     python benchmarks/trial_overhead.py --trials 6
     python benchmarks/trial_overhead.py --trials 8 -- --concurrency 2
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -73,11 +72,10 @@ def run_study(trials: int, extra: list[str], folder: Path) -> tuple[list[dict[st
 
 
 def first_step_in_fresh_process(threads: int) -> dict[str, float]:
-    """:func:`first_step` in a new interpreter with a Ray trial worker's environment (as the
-    first trial of a new actor meets it: oneDNN's kernels not yet generated)."""
+    """:func:`first_step` in a new interpreter (as the first trial of a new actor meets it:
+    oneDNN's kernels not yet generated)."""
     done = subprocess.run(
         [sys.executable, __file__, "--first-step", "--threads", str(threads)],
-        env=dict(os.environ),
         capture_output=True,
         text=True,
         timeout=600,
