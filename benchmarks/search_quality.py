@@ -3,14 +3,18 @@
 Same space, data, trial count and epochs for every method, over several seeds:
 
 (a) ``pareto``: this search, the ``joint`` strategy as ``search run`` runs it: the planner's MAC
-    targets, multi-objective TPE that learns from early-stopped trials (``search.sampler``) and
+    shares and opening trials (the cheapest network, then spread shares), no repeated network,
+    multi-objective TPE that learns from early-stopped trials (``search.sampler``) and
     MO-ASHA early stopping (``search.scheduler``);
 (b) ``random``: Optuna's RandomSampler over the same parameters (block options, coefficient unit
-    variables, MAC target), no early stopping: every trial trains all epochs;
+    variables, MAC share), no opening trials and no early stopping: every trial trains all
+    epochs (a repeated network is still not trained twice);
 (a') ``pareto_compute``: this search again, given the training random search spent instead of
     its trial count: it keeps sampling until it has trained ``trials x epochs`` epochs (the
     epochs early stopping saved buy further trials), the comparison at equal compute that
     early stopping is for (ASHA, Li et al. 2020);
+(b') ``random_opening`` (an ablation): random search that opens like (a), with the cheapest
+    network and spread MAC shares, to show how much of (a)'s lead over (b) the opening buys;
 (c) ``preset``: DESIGN.md's "paper" preset network (standard block, expansion 4, depthwise 3x3)
     with EfficientNet-B0's coefficients (alpha 1.2, beta 1.1, gamma 1.15), fitted by counting to
     a fixed ladder of MAC levels, log-spaced from its own phi = 0 cost to the budget.
@@ -27,12 +31,12 @@ The trials run in this process, one after another, through the search's own piec
 adds nothing to what is compared here (the concurrency is 1). The data split follows the seed, as
 in ``search run``, and is the same for every method of a seed.
 
+By default the issue's three methods run, (a), (b) and (c); ``--methods`` adds (a') and (b').
 CPU configuration (the defaults: the quick preset's space at 24 px with a 6e7-MAC budget, 3,000
-Fashion-MNIST images of which 750 validate, batch 16, 2 epochs, 3 seeds x (8 + 8 + about 10
-trials + 3 preset networks); 18.5 minutes on 2 quiet cores, 12.5 without ``pareto_compute``). With
-600 images (``--subset 600``, 7 minutes for 5 seeds) a network has taken 28 steps at the first
-rung, its accuracy there says little about its accuracy after the second epoch, and early
-stopping decides on noise; 3,000 images are the smallest set where the rung means something::
+Fashion-MNIST images of which 750 validate, batch 16, 2 epochs, 3 seeds x (8 + 8 trials + 3
+preset networks); 13.2 minutes on 2 quiet cores, about 20 with ``pareto_compute`` (a 5-seed
+run of all four took 36 minutes), 6.6 minutes for 5 seeds of all four at ``--subset 600``). 3,000 images rather than 600 because at 600 a network has taken 28 steps
+at MO-ASHA's first rung, too few for its accuracy there to say much::
 
     python benchmarks/search_quality.py --json search_quality.json
 
@@ -73,7 +77,8 @@ from space.scaling import EFFICIENTNET_B0
 from space.searchspace import SearchSpace
 from trainers.data import ImageData, load_dataset, train_val_split
 
-METHODS: tuple[str, ...] = ("pareto", "random", "preset", "pareto_compute")
+METHODS: tuple[str, ...] = ("pareto", "random", "preset", "pareto_compute", "random_opening")
+DEFAULT_METHODS: tuple[str, ...] = ("pareto", "random", "preset")  # the issue's (a), (b), (c)
 QUICK_SPACE = {
     "block": ["standard", "se"],
     "expansion": [1, 2],
@@ -156,17 +161,20 @@ def settings_of(setup: Setup) -> TrialSettings:
 def search(
     setup: Setup, seed: int, method: str, train: ImageData, val: ImageData, classes: int
 ) -> Run:
-    """(a), (a') or (b): one study in memory, trials trained in turn, stopped by MO-ASHA for (a)
-    and (a'); (a') samples until it has trained as many epochs as (b) does."""
+    """(a), (a'), (b) or (b'): one study in memory, trials trained in turn, stopped by MO-ASHA
+    for (a) and (a'); (a') samples until it has trained as many epochs as (b) does."""
     config = setup.config(seed)
-    ours = method != "random"
+    ours = not method.startswith("random")
     sampler = make_sampler(seed, config.trials, kind="tpe" if ours else "random")
     epoch_budget = None
     if method == "pareto_compute":
         epoch_budget = setup.trials * setup.epochs
         config = replace(config, trials=epoch_budget)  # the epochs stop it, not the count
     study = optuna.create_study(directions=list(DIRECTIONS), sampler=sampler)
-    searcher = StudySearcher(study, Planner(config, classes))
+    planner = Planner(config, classes)
+    if method != "random":
+        planner.enqueue_opening(study)  # as `search run` does on a new study
+    searcher = StudySearcher(study, planner)
     scheduler = make_scheduler(setup.epochs) if ours else None
     settings = settings_of(setup)
     run = Run(method, seed)
@@ -304,7 +312,7 @@ def parse(argv: list[str] | None) -> tuple[Setup, list[int], list[str], str | No
     defaults = Setup()
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
     p.add_argument("--budget-flops", type=float, default=defaults.budget)
     p.add_argument("--dataset", default=defaults.dataset)
     p.add_argument("--data-dir", default=None)

@@ -1,16 +1,31 @@
 """What to try next: the stage of the next trial and the candidate a sampled trial stands for.
 
 Two strategies:
-- **joint**: block options, coefficients and a *target MAC level* are searched together. The
-  target (``target_macs``) is log-uniform between the smallest network of the space and the
-  budget, and phi is fitted to it by counting (``space.fit_phi``), so the trials spread over the
-  whole MAC range and the MACs objective is a real trade-off, not rounding noise around the
-  budget (issue 10). A candidate whose phi = 0 network is already above its target trains at
-  phi = 0 (its smallest form; its MACs exceed the target but not the budget). A candidate whose
-  block options alone exceed the budget at phi = 0 is infeasible: stored PRUNED with status
-  "infeasible", never trained, and marked with an Optuna constraint (``Trial.set_constraint``)
-  so TPE puts it with the infeasible trials, after every feasible one. With a pinned phi there is
-  no target: every candidate is counted at that phi and must fit the budget.
+- **joint**: block options, coefficients and a *MAC level* are searched together, so the
+  trials spread over the whole MAC range and the MACs objective is a real trade-off, not
+  rounding noise around the budget (issue 10). The level is a share ``target_share`` in [0, 1]
+  of the candidate's own log-range: the target is ``base * (budget / base) ** share``, where
+  ``base`` is the candidate's phi = 0 network, and phi is fitted to it by counting
+  (``space.fit_phi``). Why the candidate's own range and not one range for the space, from its
+  smallest network to the budget: with one range every target below a candidate's phi = 0 cost
+  gave that phi = 0 network, whatever the coefficients, so the same network trained again and
+  again (4 of 12 trials of a quick study were one expansion-2 network); now only small shares
+  do. Share 0 is the candidate's phi = 0 network; share 1 fills the budget. No network trains
+  twice in a study: a candidate that builds the same network as a trial that trained or is
+  training (:func:`_trained_twin`, compared by resolved plan) is infeasible with the constraint
+  "duplicate" and does not count as a trial. A candidate whose block options alone
+  exceed the budget at phi = 0 is infeasible: stored PRUNED with status "infeasible", never
+  trained, and marked with an Optuna constraint (``Trial.set_constraint``) so TPE puts it with
+  the infeasible trials, after every feasible one. With a pinned phi there is no target: every
+  candidate is counted at that phi and must fit the budget.
+
+  A new joint study opens with :meth:`Planner.opening` trials, as many as TPE's random start-up
+  trials: the first is the cheapest network of the space (the low end of every front, and the
+  hypervolume's MAC reference), the others take shares spread evenly over [0, 1], the budget
+  first, their other parameters drawn at random. Random start-up shares leave the ends of the
+  range to chance (in 12-trial quick studies the completed trials spanned 2.8x to 4.7x of the
+  4.7x the space allows); spread ones make the first fronts span it, which is what TPE then
+  refines. This is Latin-hypercube-style stratification of one dimension (McKay et al., 1979).
 - **two-stage** (EfficientNet, Tan & Le 2019, section 3.3): stage 1 ("phi1", ``ceil(trials / 2)``
   trials) compares coefficient triples at equal cost: block options fixed (see
   :func:`stage_one_options`), phi fitted to the paper's phi = 1 cost, twice the baseline's MACs
@@ -23,7 +38,8 @@ Two strategies:
   cost up to the budget (about one level per doubling, as B1..B7 are), then the next best triple
   to the same ladder, and so on: a family. Each member records "parent" (its stage-1 trial),
   "level" (its target MACs) and "member" (1 = the smallest level) in user attrs; its level is
-  also its ``target_macs`` param, so a re-queued member replays the same level.
+  also its ``target_macs`` param (absolute MACs, log-uniform from the smallest network of the
+  space to the budget), so a re-queued member replays the same level.
 
 The budget is a hard constraint in every stage: MACs are counted from the spec before anything is
 trained, and nothing over budget ever trains.
@@ -32,6 +48,7 @@ trained, and nothing over budget ever trains.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -42,12 +59,14 @@ from optuna.trial import FrozenTrial, TrialState
 from search.config import SearchConfig
 from search.ledger import Counts
 from search.ranking import nsga_order
-from space import ArchSpec, UserError, count_spec, fit_phi
+from search.sampler import startup_trials
+from space import ArchSpec, UserError, count_spec, fit_phi, resolve
 from space.searchspace import CATEGORICAL, SearchSpace
 
 WAIT = "wait"
 FINISHED = "finished"
-TARGET_PARAM = "target_macs"
+TARGET_PARAM = "target_macs"  # stage 2's absolute level
+SHARE_PARAM = "target_share"  # joint: the share of the candidate's own MAC range
 PRESET = ArchSpec()  # DESIGN.md's paper preset: standard block, e=4, depthwise, k=3
 
 
@@ -121,10 +140,16 @@ class Planner:
         trials = study.get_trials(deepcopy=False)
         counts = Counts.of(trials)
         if counts.infeasible >= self.config.max_attempts:
+            twins = sum("duplicate" in (t.constraints or {}) for t in trials)
+            why = (
+                "most of the space's networks are trained already; widen the space or lower "
+                "--trials"
+                if 2 * twins > counts.infeasible
+                else "most of the space is over budget; raise --budget-flops or narrow the space"
+            )
             self.note = (
-                f"gave up after {counts.infeasible} infeasible candidates (cap "
-                f"{self.config.max_attempts} = 20 x --trials): most of the space is over budget; "
-                "raise --budget-flops or narrow the space"
+                f"gave up after {counts.infeasible} candidates that could not train (cap "
+                f"{self.config.max_attempts} = 20 x --trials): {why}"
             )
             return FINISHED
         if counts.done + live >= self.config.trials:
@@ -204,16 +229,61 @@ class Planner:
             return self._fitted(spec, self.stage_one_macs, stage)
         if "phi" in space.pins:
             return self._within_budget(trial, spec, stage)
-        target = trial.suggest_float(TARGET_PARAM, self.smallest_macs, budget, log=True)
-        if stage == "scaled":  # a re-queued member has its level as a param only: restore attrs
-            levels = self.family_levels()
-            trial.set_user_attr("level", round(target))
-            if round(target) in levels:
-                trial.set_user_attr("member", levels.index(round(target)) + 1)
         baseline = count_spec(spec.replace(phi=0.0)).macs
+        if stage == "scaled":
+            target = self._member_level(trial)
+        else:
+            share = trial.suggest_float(SHARE_PARAM, 0.0, 1.0)
+            target = baseline * (budget / baseline) ** share if baseline < budget else budget
+            trial.set_user_attr("target_macs", round(target))
         if baseline > budget:
             return self._within_budget(trial, spec.replace(phi=0.0), stage)
-        return self._fitted(spec, min(target, budget), stage)
+        candidate = self._fitted(spec, min(target, budget), stage)
+        twin = _trained_twin(trial, candidate.spec) if stage == "joint" else None
+        if twin is not None:
+            reason = f"builds the same network as trial {twin}, which trained it"
+            return self._infeasible(trial, candidate.spec, stage, "duplicate", reason)
+        return candidate
+
+    def _member_level(self, trial: optuna.Trial) -> float:
+        """A stage-2 member's level (its ``target_macs`` param); a re-queued member has it as a
+        param only, so its "level" and "member" attrs are restored here."""
+        target = trial.suggest_float(
+            TARGET_PARAM, self.smallest_macs, self.config.budget_macs, log=True
+        )
+        levels = self.family_levels()
+        trial.set_user_attr("level", round(target))
+        if round(target) in levels:
+            trial.set_user_attr("member", levels.index(round(target)) + 1)
+        return target
+
+    # ----- the opening of a new joint study ---------------------------------------------------
+    def opening(self) -> list[dict[str, Any]]:
+        """Params to enqueue, in order, when a joint study is created (see the module docstring):
+        the cheapest network of the space at share 0, then shares spread over [0, 1] by
+        farthest-point order (1, then the middle, ...), one trial per TPE start-up trial. None
+        for two-stage or a pinned phi, which have no target."""
+        space = self.config.space
+        if self.config.strategy != "joint" or "phi" in space.pins:
+            return []
+        count = min(self.config.trials, startup_trials(self.config.trials))
+        cheapest = space.smallest_spec(self.classes)
+        first: dict[str, Any] = {
+            name: getattr(cheapest, name) for name in CATEGORICAL if len(getattr(space, name)) > 1
+        }
+        if cheapest.block == "standard":
+            first.pop("se_ratio", None)
+        if cheapest.block != "condconv":
+            first.pop("experts", None)
+        shares = spread_shares(count)
+        return [{**first, SHARE_PARAM: shares[0]}] + [{SHARE_PARAM: u} for u in shares[1:]]
+
+    def enqueue_opening(self, study: optuna.Study) -> None:
+        """Queue :meth:`opening` on a study that was just created, after what is queued already
+        (``--b0``'s start) and no more than ``--trials`` in all, so none is left waiting."""
+        queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        for params in self.opening()[: max(0, self.config.trials - queued)]:
+            study.enqueue_trial(params, user_attrs={"stage": "joint"})
 
     def _fitted(self, spec: ArchSpec, level: float, stage: str) -> Candidate:
         """The largest phi whose MACs fit ``level``; phi = 0 when even that is above it."""
@@ -248,6 +318,40 @@ class Planner:
         report = count_spec(spec)
         prefix = "compound constraint: " if kind == "compound" else ""
         return Candidate(spec, report.macs, report.params, stage, prefix + reason)
+
+
+def _trained_twin(trial: optuna.Trial, spec: ArchSpec) -> int | None:
+    """The number of a trial of the study that trained (or is training) the network ``spec``
+    builds, if any. Small shares of a range all give its phi = 0 network, and TPE samples near
+    a good cheap trial again, so without this check a search trains the same network twice."""
+    layout = _layout(spec.canonical())
+    trained = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    for other in trial.study.get_trials(deepcopy=False, states=trained):
+        attrs = other.user_attrs
+        if other.number == trial.number or attrs.get("status") == "infeasible":
+            continue
+        if "spec" in attrs and _layout(attrs["spec"]) == layout:
+            return other.number
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _layout(canonical: str) -> tuple[object, ...]:
+    return resolve(ArchSpec.parse(canonical)).layout
+
+
+def spread_shares(count: int) -> list[float]:
+    """``count`` evenly spaced shares of [0, 1] in farthest-point order: 0, 1, 0.5, ... so that
+    whatever prefix of them runs covers the range as evenly as it can."""
+    if count <= 1:
+        return [0.0][:count]
+    left = [i / (count - 1) for i in range(count)]
+    chosen = [left.pop(0), left.pop()]
+    while left:
+        far = max(left, key=lambda u: min(abs(u - c) for c in chosen))
+        left.remove(far)
+        chosen.append(far)
+    return chosen
 
 
 def _phi0(spec: ArchSpec) -> ArchSpec:

@@ -109,7 +109,7 @@ def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSumm
         ),
     ):
         try:
-            study, storage = _open_study(config, created=existing is None)
+            study, storage = _open_study(config, planner, created=existing is None)
             with Lease(storage) as lease:
                 progress = Progress(study, config.trials, stream)
                 watch = TrialWatch(config.trial_timeout, _logs_dir())
@@ -229,7 +229,9 @@ def _check_budget(config: SearchConfig, classes: int) -> None:
 CONFIG_WAIT_S = 30.0  # how long a driver that lost the creation race waits for the winner's attrs
 
 
-def _open_study(config: SearchConfig, created: bool) -> tuple[optuna.Study, RDBStorage]:
+def _open_study(
+    config: SearchConfig, planner: Planner, created: bool
+) -> tuple[optuna.Study, RDBStorage]:
     """Create (``created``) or load the study; a lost creation race loads it, checked."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -267,6 +269,7 @@ def _open_study(config: SearchConfig, created: bool) -> tuple[optuna.Study, RDBS
             params, attrs = config.space.start_point()
             stage = "phi1" if config.strategy == "two-stage" else "joint"
             study.enqueue_trial(params, user_attrs={**attrs, "stage": stage})
+        planner.enqueue_opening(study)
     return study, storage
 
 

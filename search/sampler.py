@@ -51,16 +51,20 @@ def make_sampler(seed: int, trials: int | None = None, kind: str = "tpe") -> Bas
         return optuna.samplers.RandomSampler(seed=seed)
     if kind != "tpe":
         raise ValueError(f"unknown sampler {kind!r}; choose from {SAMPLERS}")
-    startup = MAX_STARTUP if trials is None else max(4, min(MAX_STARTUP, trials // 3))
     return ObservedSampler(
         optuna.samplers.TPESampler(
             seed=seed,
-            n_startup_trials=startup,
+            n_startup_trials=startup_trials(trials),
             multivariate=True,
             group=True,
             constant_liar=True,
         )
     )
+
+
+def startup_trials(trials: int | None) -> int:
+    """TPE's random start-up trials: Optuna's 10, or a third of a short study (at least 4)."""
+    return MAX_STARTUP if trials is None else max(4, min(MAX_STARTUP, trials // 3))
 
 
 def observed(trial: FrozenTrial) -> FrozenTrial | None:

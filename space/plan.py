@@ -74,6 +74,12 @@ class NetworkPlan:
         """Number of blocks."""
         return sum(stage.repeats for stage in self.stages)
 
+    @property
+    def layout(self) -> tuple[object, ...]:
+        """Everything that is built, without the spec: two specs with the same layout build the
+        same network (at phi = 0 the coefficients change nothing; rounding can merge others)."""
+        return (self.resolution, self.stem, self.stages, self.head, self.classes)
+
 
 def scaled_network(spec: ArchSpec) -> ScaledNetwork:
     """The rounded table for this spec; a pinned ``spec.resolution`` overrides gamma**phi."""

@@ -1,11 +1,11 @@
 """Plan a trial's memory before it trains: the micro-batch, the gradient-accumulation steps and
 the evaluation batch that fit ``TrainConfig.memory_limit_bytes``.
 
-The estimate is ``space.memory``'s, counted from the same plan as the model and its MACs, at the
-precision and in the memory format the trial runs with (``trainers.speed``). The limit covers the data
-set too, which the trainer keeps on the device, so what is left for training is the limit less
-the splits' bytes. The batch is split into as few micro-batches as fit, of sizes as equal as
-possible (``trainers.steps``); a network that does not fit at micro-batch 1 is
+The estimate is ``space.memory``'s, counted from the same plan as the model and its MACs, at
+the precision and in the memory format the trial runs with (``trainers.speed``). The limit
+covers the data set too, which the trainer keeps on the device, so what is left for training is
+the limit less the splits' bytes. The batch is split into as few micro-batches as fit, of sizes
+as equal as possible (``trainers.steps``); a network that does not fit at micro-batch 1 is
 ``InsufficientMemory``, raised before any model is built.
 """
 

@@ -53,14 +53,18 @@ def test_a_tiny_real_run_prints_a_table_and_json(
     out = tmp_path / "quality.json"
     argv = ["--resolution", "24", "--budget-flops", "5e7", "--subset", "200", "--trials", "2"]
     argv += ["--epochs", "2", "--ladder", "1", "--seeds", "0", "--json", str(out), "--methods"]
-    argv += ["pareto", "random", "preset", "pareto_compute"]
+    argv += ["pareto", "random", "preset", "pareto_compute", "random_opening"]
     assert bench.main(argv) == 0
     report = json.loads(out.read_text())
-    assert [r["method"] for r in report["runs"]] == ["pareto", "random", "preset", "pareto_compute"]
+    methods = ["pareto", "random", "preset", "pareto_compute", "random_opening"]
+    assert [r["method"] for r in report["runs"]] == methods
     assert report["reference"]["chance"] == 0.1 and report["reference"]["budget"] == 50_000_000
     for run in report["runs"]:
         assert all(m <= 50_000_000 for _, m in run["points"]) and 0.0 <= run["hypervolume"] <= 1
     assert len(report["runs"][1]["points"]) == 2  # random search: no early stopping
     # at equal compute: it trained at least the 2 x 2 epochs random search trained
     assert report["runs"][3]["epochs_trained"] >= report["runs"][1]["epochs_trained"] == 4
+    # the ablation opens like this search: the cheapest network, then one that fills the budget
+    cheapest, filling = sorted(report["runs"][4]["points"], key=lambda p: p[1])
+    assert cheapest[1] == report["reference"]["smallest_macs"] and filling[1] > 40_000_000
     assert "HV mean" in capsys.readouterr().out

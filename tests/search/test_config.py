@@ -17,7 +17,8 @@ def test_quick_preset_is_a_tiny_cpu_search() -> None:
     assert "quick" in preset_names()
     preset = load_preset("quick")
     assert preset["dataset"] == "fashion-mnist" and preset["epochs"] == 1
-    assert preset["trials"] == 4 and preset["subset"] == 1000 and preset["budget_flops"] == 1e8
+    assert preset["trials"] == 4 and preset["subset"] == 2000 and preset["budget_flops"] == 1e8
+    assert preset["val_fraction"] == 0.25  # 500 images validate: see quick.toml
     config = build_config({"preset": "quick"})
     assert config.budget_macs == 100_000_000
     assert config.space.pins == {"resolution": 32}

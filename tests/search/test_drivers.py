@@ -27,6 +27,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.fixtures_*
 from search.lease import Lease
 from search.ledger import recover_stale
+from search.sampler import startup_trials
 from search.storage import open_storage
 from space.searchspace import SearchSpace
 from tests.fixtures_driver import (
@@ -87,17 +88,19 @@ def test_a_driver_on_another_host_leaves_a_live_trial_alone(
 RACER = """
 import os, pathlib, sys, time
 from search._cli_run import build_config
+from search.planner import Planner
 from search.run import _open_study
 from space import UserError
 
 go, url, epochs = pathlib.Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-options = {"budget_flops": 2.5e7, "epochs": epochs, "resolution": 24, "b0": True}
+options = {"budget_flops": 2.5e7, "epochs": epochs, "resolution": 24, "b0": True, "trials": 12}
 config = build_config({**options, "storage": url, "study": "race"})
 (go.parent / f"ready-{os.getpid()}").touch()
 while not go.exists():
     time.sleep(0.001)
 try:
-    study, _ = _open_study(config, created=True)  # each racer saw no study before
+    # each racer saw no study before
+    study, _ = _open_study(config, Planner(config, 10), created=True)
     print("opened", study.user_attrs["config"]["epochs"])
 except UserError as exc:
     print("error:", exc)
@@ -135,7 +138,8 @@ def test_drivers_racing_to_create_a_study(tmp_path: Path) -> None:
             assert out.startswith("error: study 'race' was run with a different configuration")
             assert out.count("\n") == 1
     waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
-    assert len(waiting) == 1  # B0's coefficients, queued by the creator only
+    # B0's coefficients, then the joint search's opening, queued by the creator only
+    assert len(waiting) == 1 + startup_trials(12) == 5
     assert waiting[0].user_attrs["start_gamma"] == 1.15
     b0_params, _ = SearchSpace().start_point()
     assert waiting[0].system_attrs["fixed_params"] == pytest.approx(b0_params)

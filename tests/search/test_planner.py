@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.config import SearchConfig
-from search.planner import Planner, stage_one_options
+from search.planner import Planner, spread_shares, stage_one_options
 from search.storage import DIRECTIONS, open_storage
 from space import ArchSpec, UserError, count_spec
 from space.searchspace import SearchSpace
@@ -37,53 +37,88 @@ def study(tmp_path: Path) -> optuna.Study:
 def test_joint_targets_spread_the_macs_over_the_whole_range(study: optuna.Study) -> None:
     plan = planner()
     assert plan.smallest_macs == SMALLEST == count_spec(SPACE.smallest_spec(10)).macs
-    macs = []
+    macs, at_phi_0 = [], 0
     for _ in range(40):
         trial = study.ask()
         candidate = plan.candidate(trial, "joint")
         assert candidate.constraint is None  # no compound-infeasible, none over budget here
-        target = trial.params["target_macs"]
-        assert SMALLEST <= target <= 100_000_000
-        assert candidate.macs <= 100_000_000
-        if count_spec(candidate.spec.replace(phi=0.0)).macs < target:
-            assert candidate.macs <= target  # fitted to the target by counting
-        else:
-            assert candidate.spec.phi == 0.0  # its smallest form is already above the target
+        at_phi_0 += candidate.spec.phi == 0.0
+        share = trial.params["target_share"]
+        base = count_spec(candidate.spec.replace(phi=0.0)).macs
+        target = base * (100_000_000 / base) ** share  # the share of its own range
+        assert trial.user_attrs["target_macs"] == round(target)
+        assert base <= candidate.macs <= target  # fitted to the target by counting
         macs.append(candidate.macs)
         study.tell(trial, state=TrialState.FAIL)
     assert min(macs) < 1.3 * SMALLEST and max(macs) > 0.6 * 100_000_000
     # log-spread: every quarter of log(MACs) between the smallest network and the budget is hit
     quarters = {min(3, int(4 * math.log(m / SMALLEST) / math.log(100e6 / SMALLEST))) for m in macs}
     assert quarters == {0, 1, 2, 3}
+    # only small shares give the phi = 0 network (the first step of phi adds a repeat somewhere)
+    assert at_phi_0 == 6
 
 
-def test_phi_0_above_target_trains_as_is_and_over_budget_options_never_train(
+def test_share_zero_is_the_phi_0_network_and_over_budget_options_never_train(
     study: optuna.Study,
 ) -> None:
     space = SearchSpace.from_mapping({**SMALL, "expansion": [1, 6], "resolution": 24})
     plan = planner(space, budget=25_000_000)
     e6 = count_spec(ArchSpec(expansion=6, resolution=24, classes=10)).macs
     assert e6 > 25_000_000
-    # expansion 2's smallest form (19.8M) is above a 12M target: it trains at phi = 0
-    study.enqueue_trial({"block": "standard", "expansion": 6, "target_macs": 20_000_000})
-    study.enqueue_trial({"block": "standard", "expansion": 1, "target_macs": SMALLEST})
+    study.enqueue_trial({"block": "standard", "expansion": 6, "target_share": 0.5})
+    study.enqueue_trial({"block": "standard", "expansion": 1, "target_share": 0.0})
+    study.enqueue_trial({"block": "standard", "expansion": 1, "target_share": 1.0})
     over = study.ask()
     candidate = plan.candidate(over, "joint")
     assert candidate.constraint == f"phi=0 network has {e6:,} MACs > budget 25,000,000"
-    assert over.params["target_macs"] == 20_000_000
     study.tell(over, state=TrialState.PRUNED)
     assert study.trials[0].constraints["budget"] == pytest.approx(e6 / 25_000_000 - 1)
     low = study.ask()
     candidate = plan.candidate(low, "joint")
     assert candidate.constraint is None and candidate.spec.phi == 0.0
     assert candidate.macs == SMALLEST
+    study.tell(low, state=TrialState.FAIL)
+    high = study.ask()
+    candidate = plan.candidate(high, "joint")
+    assert candidate.spec.phi > 0 and 0.85 * 25_000_000 < candidate.macs <= 25_000_000
+
+
+def test_a_new_joint_study_opens_at_the_cheapest_network_and_spread_shares(
+    study: optuna.Study,
+) -> None:
+    assert spread_shares(5) == [0.0, 1.0, 0.5, 0.25, 0.75]
+    assert spread_shares(1) == [0.0] and spread_shares(0) == []
+    space = SearchSpace.from_mapping({**SMALL, "block": ["se", "condconv"], "resolution": 24})
+    plan = planner(space, trials=12)  # TPE starts with 4 random trials in a 12-trial study
+    opening = plan.opening()
+    assert opening[0] == {"block": "se", "expansion": 1, "se_ratio": 16, "target_share": 0.0}
+    assert [p["target_share"] for p in opening] == spread_shares(4)
+    assert all(len(p) == 1 for p in opening[1:])  # the rest of their parameters are drawn
+    plan.enqueue_opening(study)
+    macs = []
+    for _ in opening:
+        trial = study.ask()
+        assert trial.user_attrs["stage"] == "joint"
+        macs.append(plan.candidate(trial, "joint").macs)
+        study.tell(trial, state=TrialState.FAIL)
+    assert macs[0] == count_spec(space.smallest_spec(10)).macs == plan.smallest_macs
+    assert 0.85 * 100_000_000 < macs[1] <= 100_000_000  # share 1 fills the budget
+    assert max(macs) / min(macs) > 7  # the whole range from the first trials on
+    # after --b0's queued start, and never more queued than --trials
+    capped = optuna.create_study(directions=list(DIRECTIONS))
+    capped.enqueue_trial({"alpha_q": 0.5})
+    planner(space, trials=3).enqueue_opening(capped)
+    waiting = capped.get_trials(states=(TrialState.WAITING,))
+    assert [t.system_attrs["fixed_params"].get("target_share") for t in waiting] == [None, 0, 1]
+    assert planner(space, strategy="two-stage").opening() == []
+    assert planner(SearchSpace.from_mapping({**SPACE.to_dict(), "phi": 1.0})).opening() == []
 
 
 def test_pinned_phi_has_no_target(study: optuna.Study) -> None:
     space = SearchSpace.from_mapping({**SPACE.to_dict(), "phi": 1.0})
     trial = study.ask()
     candidate = planner(space).candidate(trial, "joint")
-    assert candidate.spec.phi == 1.0 and "target_macs" not in trial.params
+    assert candidate.spec.phi == 1.0 and not {"target_macs", "target_share"} & set(trial.params)
     with pytest.raises(UserError, match="two-stage chooses phi itself"):
         planner(space, strategy="two-stage")
 

@@ -153,6 +153,29 @@ def test_errors_and_oom_fail_with_reason_and_the_search_goes_on(tmp_path: Path) 
     assert Counts.of(study.trials).failed == 2
 
 
+def test_the_same_network_never_trains_twice(tmp_path: Path) -> None:
+    # every option and coefficient pinned, and a budget the phi = 0 network fills: every
+    # candidate builds that one network, so only the first trains
+    pinned = {**SPACE.to_dict(), "block": "standard", "expansion": 1}
+    space = SearchSpace.from_mapping({**pinned, "alpha": 1.2, "beta": 1.1, "gamma": 1.1688})
+    base = count_spec(space.smallest_spec(10)).macs
+    study, searcher, _ = make(tmp_path, space=space, budget=base + 1, trials=2)
+    first = searcher.suggest("a")
+    assert isinstance(first, dict) and first["number"] == 0
+    assert searcher.suggest("b") == "FINISHED"  # every later candidate is trial 0's network
+    searcher.on_trial_complete("a", final(0.5))  # the live trial still finishes
+    twins = study.trials[1:]
+    assert len(twins) == 40  # the cap, 20 x --trials: none of them counted as a trial
+    assert all(t.user_attrs["status"] == "infeasible" for t in twins)
+    assert {t.user_attrs["constraint"] for t in twins} == {
+        "builds the same network as trial 0, which trained it"
+    }
+    assert all(set(t.constraints) == {"duplicate"} for t in twins)
+    assert searcher.planner.note is not None
+    assert "networks are trained already; widen the space" in searcher.planner.note
+    assert Counts.of(study.trials).complete == 1
+
+
 def test_infeasible_candidates_are_pruned_and_never_suggested(tmp_path: Path) -> None:
     # phi pinned at 3 with alpha >= 1.5: every candidate is over the budget, so all are infeasible
     space = SearchSpace.from_mapping({**SPACE.to_dict(), "phi": 3.0, "alpha": [1.5, 2.0]})
