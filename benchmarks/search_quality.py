@@ -35,8 +35,9 @@ By default the issue's three methods run, (a), (b) and (c); ``--methods`` adds (
 CPU configuration (the defaults: the quick preset's space at 24 px with a 6e7-MAC budget, 3,000
 Fashion-MNIST images of which 750 validate, batch 16, 2 epochs, 3 seeds x (8 + 8 trials + 3
 preset networks); 13.2 minutes on 2 quiet cores, about 20 with ``pareto_compute`` (a 5-seed
-run of all four took 36 minutes), 6.6 minutes for 5 seeds of all four at ``--subset 600``). 3,000 images rather than 600 because at 600 a network has taken 28 steps
-at MO-ASHA's first rung, too few for its accuracy there to say much::
+run of all four took 36 minutes), 6.6 minutes for 5 seeds of all four at ``--subset 600``).
+3,000 images rather than 600 because at 600 a network has taken 28 steps at MO-ASHA's first
+rung, too few for its accuracy there to say much::
 
     python benchmarks/search_quality.py --json search_quality.json
 

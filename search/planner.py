@@ -323,7 +323,9 @@ class Planner:
 def _trained_twin(trial: optuna.Trial, spec: ArchSpec) -> int | None:
     """The number of a trial of the study that trained (or is training) the network ``spec``
     builds, if any. Small shares of a range all give its phi = 0 network, and TPE samples near
-    a good cheap trial again, so without this check a search trains the same network twice."""
+    a good cheap trial again, so without this check a search trains the same network twice.
+    Compared by resolved plan rather than ``ArchSpec.spec_id``, which only knows that phi = 0
+    ignores the coefficients: rounding also makes nearby phis build one network."""
     layout = _layout(spec.canonical())
     trained = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
     for other in trial.study.get_trials(deepcopy=False, states=trained):

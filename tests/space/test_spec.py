@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from space import ArchSpec, UserError
+from space import ArchSpec, UserError, resolve
 
 
 def test_default_is_the_paper_preset() -> None:
@@ -106,3 +106,14 @@ def test_bad_spec_strings() -> None:
         ArchSpec.from_dict({"width": 2})
     with pytest.raises(UserError, match="not valid JSON"):
         ArchSpec.from_json("{")
+
+
+def test_a_plans_layout_is_the_network_whatever_the_spec_says() -> None:
+    # the planner's no-repeat rule compares layouts: rounding makes nearby phis one network,
+    # which spec_id (it only drops what phi = 0 ignores) cannot see
+    spec = ArchSpec(block="standard", expansion=1, alpha=1.2, beta=1.1, gamma=1.15, resolution=32)
+    near, far = spec.replace(phi=0.5), spec.replace(phi=0.51)
+    assert resolve(near).layout == resolve(far).layout and near.spec_id != far.spec_id
+    assert resolve(near).layout != resolve(spec.replace(phi=1.0)).layout
+    zero = spec.replace(phi=0.0)
+    assert resolve(zero).layout == resolve(zero.replace(alpha=1.9, beta=1.01, gamma=1.01)).layout
