@@ -267,14 +267,12 @@ class Planner:
         if self.config.strategy != "joint" or "phi" in space.pins:
             return []
         count = min(self.config.trials, startup_trials(self.config.trials))
-        cheapest = space.smallest_spec(self.classes)
+        cheapest = space.smallest_spec(self.classes)  # no se_ratio / experts where unused
         first: dict[str, Any] = {
-            name: getattr(cheapest, name) for name in CATEGORICAL if len(getattr(space, name)) > 1
+            name: getattr(cheapest, name)
+            for name in CATEGORICAL
+            if len(getattr(space, name)) > 1 and getattr(cheapest, name) is not None
         }
-        if cheapest.block == "standard":
-            first.pop("se_ratio", None)
-        if cheapest.block != "condconv":
-            first.pop("experts", None)
         shares = spread_shares(count)
         return [{**first, SHARE_PARAM: shares[0]}] + [{SHARE_PARAM: u} for u in shares[1:]]
 

@@ -94,6 +94,8 @@ def test_a_new_joint_study_opens_at_the_cheapest_network_and_spread_shares(
     assert opening[0] == {"block": "se", "expansion": 1, "se_ratio": 16, "target_share": 0.0}
     assert [p["target_share"] for p in opening] == spread_shares(4)
     assert all(len(p) == 1 for p in opening[1:])  # the rest of their parameters are drawn
+    # a standard block has no SE ratio or experts to pin
+    assert planner().opening()[0] == {"block": "standard", "expansion": 1, "target_share": 0.0}
     plan.enqueue_opening(study)
     macs = []
     for _ in opening:
