@@ -8,7 +8,7 @@ their images over the span from the first start to the last finish. The ratio is
 process alone ("one at a time"), so 1.0x means sharing gained nothing.
 
 Modes: ``timeslice`` (plain CUDA contexts, what Ray's fractional GPUs give) and ``mps`` (the
-processes start under a private CUDA MPS daemon from ``search.mps``, as a search with
+processes start under a private CUDA MPS daemon from ``search.driver.mps``, as a search with
 ``--gpus-per-trial`` < 1 does). The issue's goal: at least 2x at 4 per GPU.
 
 On the CPU (``--device cpu``) this is only a smoke test of the script: the processes share the
@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from search.mps import mps_daemon
+from search.driver.mps import mps_daemon
 from space import ArchSpec, build_model, resolve
 from trainers import TrainConfig
 from trainers.augment import BatchTransform, channel_stats

@@ -4,8 +4,8 @@ Same space, data, trial count and epochs for every method, over several seeds:
 
 (a) ``pareto``: this search, the ``joint`` strategy as ``search run`` runs it: the planner's MAC
     shares and opening trials (the cheapest network, then spread shares), no repeated network,
-    multi-objective TPE that learns from early-stopped trials (``search.sampler``) and
-    MO-ASHA early stopping (``search.scheduler``);
+    multi-objective TPE that learns from early-stopped trials (``search.strategy.sampler``) and
+    MO-ASHA early stopping (``search.strategy.scheduler``);
 (b) ``random``: Optuna's RandomSampler over the same parameters (block options, coefficient unit
     variables, MAC share), no opening trials and no early stopping: every trial trains all
     epochs (a repeated network is still not trained twice);
@@ -20,8 +20,8 @@ Same space, data, trial count and epochs for every method, over several seeds:
     a fixed ladder of MAC levels, log-spaced from its own phi = 0 cost to the budget.
 
 Per method and seed it reports the hypervolume of the completed trials' front
-(``search.ranking.hypervolume``: reference point chance accuracy ``1 / classes`` and the budget;
-accuracy normalised to [0, 1] above chance, MACs on a log scale from the budget (0) to the
+(``search.strategy.ranking.hypervolume``: reference point chance accuracy ``1 / classes`` and the
+budget; accuracy normalised to [0, 1] above chance, MACs on a log scale from the budget (0) to the
 smallest network of the space (1)) and the best accuracy under the budget; then the mean and
 standard deviation over seeds. A table goes to stdout, JSON to ``--json FILE`` (``-``: stdout).
 
@@ -65,14 +65,14 @@ from typing import Any
 import optuna
 
 from search.config import SearchConfig
-from search.ledger import trial_seed
-from search.planner import Planner
-from search.ranking import hypervolume
-from search.sampler import make_sampler
-from search.scheduler import ParetoASHA, make_scheduler
-from search.searcher import StudySearcher
-from search.storage import DIRECTIONS
-from search.trainable import TrialSettings, run_trial
+from search.driver.searcher import StudySearcher
+from search.strategy.planner import Planner
+from search.strategy.ranking import hypervolume
+from search.strategy.sampler import make_sampler
+from search.strategy.scheduler import ParetoASHA, make_scheduler
+from search.study.ledger import trial_seed
+from search.study.storage import DIRECTIONS
+from search.worker.trial import TrialSettings, run_trial
 from space import ArchSpec, count_spec, fit_phi
 from space.scaling import EFFICIENTNET_B0
 from space.searchspace import SearchSpace

@@ -2,7 +2,7 @@
 
 Runs `search run --preset quick` (more trials with ``--trials``; any other `search run` flags
 after ``--``) into a temporary SQLite study and reads what the driver stored for every complete
-trial (``search.overhead``): overhead_seconds = the trial's wall time on the driver minus the
+trial (``search.driver.overhead``): overhead_seconds = the trial's wall time on the driver minus the
 trainer's training and evaluation time, split into Ray start (actor start or reuse), data
 fetch from the object store, trainer setup (model build, data to the device) and finish (result
 delivery), plus ``start_to_train``, the time from Ray starting the trial to its first step.

@@ -42,7 +42,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from space import ArchSpec, UserError, build_model, resolve
+from common.errors import UserError
+from space import ArchSpec, build_model, resolve
 from trainers import ImageData, TrainConfig, load_dataset, train_trial
 from trainers.augment import BatchTransform, Normalization, channel_stats, resize_size
 from trainers.device import (

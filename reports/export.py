@@ -16,8 +16,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from common.errors import UserError
 from reports.records import trial_record
-from space import UserError
 
 WEIGHTS_FILE = "weights.pt"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from space import UserError
+from common.errors import UserError
 
 _HOW = (
     "install Chromium (Debian: apt install chromium) or point BROWSER_PATH at a Chrome/Chromium "

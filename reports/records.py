@@ -16,7 +16,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from space import ArchSpec, UserError
+from common.errors import UserError
+from space import ArchSpec
 
 # Display order of statuses in headers and counts.
 STATUSES: tuple[str, ...] = ("complete", "pruned", "infeasible", "failed", "running", "waiting")

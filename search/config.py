@@ -1,10 +1,10 @@
 """The validated configuration of one `search run` (issue 6), and the part a study must keep.
 
 Everything a user can get wrong is checked here, before any file or database is touched, so a
-bad flag never leaves a half-created study behind; every number has a maximum (``search.bounds``,
+bad flag never leaves a half-created study behind; every number has a maximum (``common.bounds``,
 and ``space.fit.MAX_BUDGET_MACS`` for the budget) and every float must be finite.
 ``identity()`` is what the study records in its "config" user attr: re-running under the same
-study name with a different identity is refused (see ``search.storage``), while operational
+study name with a different identity is refused (see ``search.study.storage``), while operational
 settings (trials, concurrency, device, Ray address) may change between a run and its resume.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.bounds import (
+from common.bounds import (
     MAX_BATCH_SIZE,
     MAX_CONCURRENCY,
     MAX_EPOCHS,
@@ -28,7 +28,7 @@ from search.bounds import (
     check_float,
     check_int,
 )
-from space import UserError
+from common.errors import UserError
 from space.fit import check_budget
 from space.searchspace import SearchSpace
 from trainers.data import DATASETS

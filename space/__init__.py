@@ -1,7 +1,6 @@
 """The search space: architecture specs, compound scaling, the model builder, MAC counting and
 the training-memory estimate."""
 
-from space.errors import UserError
 from space.fit import Fit, fit_phi
 from space.macs import LayerCount, MacReport, count, count_spec
 from space.memory import MemoryEstimate, choose_micro_batch, estimate_memory
@@ -22,7 +21,6 @@ __all__ = [
     "MacReport",
     "MemoryEstimate",
     "NetworkPlan",
-    "UserError",
     "build_model",
     "choose_micro_batch",
     "count",

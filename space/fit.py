@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from space.errors import UserError
+from common.errors import UserError
 from space.macs import count_spec
 from space.spec import MAX_PHI, ArchSpec
 

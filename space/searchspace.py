@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from space.errors import UserError
+from common.errors import UserError
 from space.shares import NAMES, SharePolygon, coefficient_of, share_of
 from space.spec import BLOCK_TYPES, KERNELS, MID_CONVS, ArchSpec
 

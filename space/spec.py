@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from space.errors import UserError
+from common.errors import UserError
 from space.scaling import BASE_RESOLUTION  # the automatic resolution at phi = 0
 
 BlockType = Literal["standard", "se", "condconv"]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from space import UserError
+from common.errors import UserError
 from trainers.data import ImageData
 
 _LAYOUT: dict[str, tuple[str, tuple[str, ...], str, bytes, int]] = {

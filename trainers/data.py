@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from space import UserError
+from common.errors import UserError
 
 DATASETS: tuple[str, ...] = ("fashion-mnist", "cifar10", "cifar100", "folder")
 

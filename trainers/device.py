@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from space import UserError
+from common.errors import UserError
 
 
 def resolve_device(name: str) -> torch.device:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from space import UserError
+from common.errors import UserError
 from trainers.data import ImageData
 
 EXTENSIONS = frozenset(

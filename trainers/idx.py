@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from space import UserError
+from common.errors import UserError
 from trainers.data import ImageData
 
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")

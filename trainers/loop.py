@@ -36,7 +36,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from space import ArchSpec, UserError, build_model, count_spec, resolve
+from common.errors import UserError
+from space import ArchSpec, build_model, count_spec, resolve
 from trainers.augment import BatchTransform, channel_stats
 from trainers.data import ImageData
 from trainers.device import (

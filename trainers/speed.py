@@ -28,7 +28,7 @@ figures are in ``benchmarks/RESULTS.md``.
   a GPU can. On the CPU compiling took longer than the whole quick trial (RESULTS.md), so the CPU
   never compiles by default.
 - threads: ``TrainConfig.threads``; a search trial gets as many as Ray gave it CPUs
-  (``search.overhead``). OpenMP's waiting policy is libgomp's default (spin, then sleep):
+  (``search.driver.overhead``). OpenMP's waiting policy is libgomp's default (spin, then sleep):
   ``OMP_WAIT_POLICY=PASSIVE`` made the quick preset's search 1.56x slower on 2 quiet cores (a
   step runs about a thousand short parallel regions and a sleeping thread is woken for each);
   on cores busy with other jobs it is the better choice, and a value the user exports reaches

@@ -54,11 +54,11 @@ def test_four_trials_per_gpu_under_mps_give_2x(capsys: pytest.CaptureFixture[str
 
 @pytest.mark.gpu
 def test_real_mps_daemon_serves_a_cuda_process() -> None:
-    """The real control daemon, started by search.mps, gets a client from a CUDA process that
+    """The real control daemon, started by search.driver.mps, gets a client from a CUDA process that
     inherited the variables (as Ray's workers do), and is stopped afterwards."""
     if shutil.which("nvidia-cuda-mps-control") is None:
         pytest.skip("nvidia-cuda-mps-control is not installed")
-    from search.mps import mps_daemon
+    from search.driver.mps import mps_daemon
 
     stream = io.StringIO()
     with mps_daemon(stream) as env:

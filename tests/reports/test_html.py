@@ -9,7 +9,7 @@ from reports.build import report_figures, report_rows
 from reports.html import render_report
 from reports.records import study_data
 from reports.references import paper_references, same_network
-from reports.storage import load_study, open_storage
+from search.study.existing import load_study, open_storage
 from space import ArchSpec
 
 

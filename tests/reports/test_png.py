@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import UserError
 from reports.png import find_browser
 from search.cli import main
-from space import UserError
 
 
 def browser_or_reason() -> tuple[str | None, str]:

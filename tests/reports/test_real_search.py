@@ -19,8 +19,8 @@ import pytest
 
 from reports.pareto import dominates
 from reports.records import study_data
-from reports.storage import load_study, open_storage
 from search.cli import cli, main
+from search.study.existing import load_study, open_storage
 
 pytestmark = [pytest.mark.ray]
 

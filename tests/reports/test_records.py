@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reports.records import study_data
-from reports.storage import load_study, open_storage
+from search.study.existing import load_study, open_storage
 from space import ArchSpec, count_spec
 
 

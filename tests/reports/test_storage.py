@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from reports.storage import load_study, open_storage
-from search.storage import mask_url
-from space import UserError
+from common.errors import UserError
+from search.study.existing import load_study, open_storage
+from search.study.storage import mask_url
 
 
 def test_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:

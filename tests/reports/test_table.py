@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from reports.build import report_rows
 from reports.records import study_data
-from reports.storage import load_study, open_storage
 from reports.table import COLUMNS, to_csv, to_json
+from search.study.existing import load_study, open_storage
 
 
 def rows_of(url: str) -> list[dict]:

@@ -1,6 +1,6 @@
 """Bad inputs to every command: one line on stderr, exit 2, the study database byte-identical.
 
-Issue 9's table of user mistakes (values above the maxima of ``search.bounds``, NaN/inf, zero
+Issue 9's table of user mistakes (values above the maxima of ``common.bounds``, NaN/inf, zero
 flags over a preset, presets of the wrong type, binary/directory/non-UTF-8 files, bad storage
 URLs) runs through the real console entry point against one existing study database, written
 like `search run` writes it (Optuna's schema, WAL journaling). Each case must be refused before
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from search.bounds import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_SUBSET, MAX_TRIALS
+from common.bounds import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_SUBSET, MAX_TRIALS
 from search.cli import main
 from tests.fixtures_pg import free_port
 from tests.reports.conftest import STUDY, write_study

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from search._cli_run import build_config
+from common.errors import UserError
+from search.cli.presets import load_preset, preset_names
+from search.cli.run import build_config
 from search.config import SearchConfig
-from search.presets import load_preset, preset_names
-from space import UserError
 from space.searchspace import SearchSpace
 
 

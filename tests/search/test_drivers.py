@@ -25,10 +25,10 @@ import optuna
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.fixtures_*
-from search.lease import Lease
-from search.ledger import recover_stale
-from search.sampler import startup_trials
-from search.storage import open_storage
+from search.strategy.sampler import startup_trials
+from search.study.lease import Lease
+from search.study.ledger import recover_stale
+from search.study.storage import open_storage
 from space.searchspace import SearchSpace
 from tests.fixtures_driver import (
     OTHER_HOST,
@@ -87,10 +87,10 @@ def test_a_driver_on_another_host_leaves_a_live_trial_alone(
 
 RACER = """
 import os, pathlib, sys, time
-from search._cli_run import build_config
-from search.planner import Planner
-from search.run import _open_study
-from space import UserError
+from search.cli.run import build_config
+from search.strategy.planner import Planner
+from search.driver.run import _open_study
+from common.errors import UserError
 
 go, url, epochs = pathlib.Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 options = {"budget_flops": 2.5e7, "epochs": epochs, "resolution": 24, "b0": True, "trials": 12}

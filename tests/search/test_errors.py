@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from search.cli import main
-from search.storage import DIRECTIONS, open_storage
+from search.study.storage import DIRECTIONS, open_storage
 
 
 def digest(path: Path) -> str:
@@ -111,7 +111,7 @@ def test_a_study_with_another_objective_is_refused(
 def test_a_study_with_another_config_is_refused_naming_the_keys(
     tmp_path: Path, run_error: Callable[[list[str]], str]
 ) -> None:
-    from search._cli_run import build_config
+    from search.cli.run import build_config
 
     db = tmp_path / "s.db"
     options = {"budget_flops": 3e7, "epochs": 3, "resolution": 24}

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from search.cli import main
-from search.faults import TrialFailed, ray_error_reason
-from search.run import storage_error_message
+from search.driver.run import storage_error_message
+from search.driver.watch import ray_error_reason
+from search.worker.faults import TrialFailed
 
 MEMORY_MONITOR = """1 worker(s) were killed due to the node running low on memory. Memory on the
 node (IP: 127.0.0.1, ID: 0827) was 2.92GB used / 23.54GB limit (0.123976)
@@ -51,7 +52,9 @@ def test_reasons_from_rays_error_texts(tmp_path: Path) -> None:
         "worker died: process 13602 was killed with ray.kill"
     )
     # the trainable's own line, when only the text of the traceback survived
-    text = "ray::ImplicitFunc.train() (pid=1)\n...\nsearch.faults.TrialFailed: diverged: nan\n"
+    text = (
+        "ray::ImplicitFunc.train() (pid=1)\n...\nsearch.worker.faults.TrialFailed: diverged: nan\n"
+    )
     assert ray_error_reason(None, text, None) == "diverged: nan"
     assert ray_error_reason(TrialFailed("x"), "", None) == "TrialFailed: x"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from search.lease import Driver, Lease
-from search.ledger import recover_stale
-from search.storage import DIRECTIONS, open_storage
+from search.study.lease import Driver, Lease
+from search.study.ledger import recover_stale
+from search.study.storage import DIRECTIONS, open_storage
 
 HERE = Driver.here()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from search.mps import ENV_KEYS, OPT_OUT, mps_daemon, mps_for_trials, wants_mps
+from search.driver.mps import ENV_KEYS, OPT_OUT, mps_daemon, mps_for_trials, wants_mps
 
 FAKE = """#!/bin/sh
 input=""
@@ -114,7 +114,7 @@ def test_the_variables_reach_ray_workers(tmp_path: Path, monkeypatch: pytest.Mon
     workers, and an OpenMP setting the user exported passes through unchanged."""
     import ray
 
-    from search.ray_session import ray_session
+    from search.driver.ray_session import ray_session
 
     fake_control(tmp_path, monkeypatch)
     monkeypatch.delenv(OPT_OUT, raising=False)

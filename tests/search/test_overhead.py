@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from search.overhead import CLOCK, with_overhead
+from search.driver.overhead import with_overhead
+from search.worker.trainable import CLOCK
 
 
 def final_result(entered_at: float, seconds: float, setup: float) -> dict[str, object]:

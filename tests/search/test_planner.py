@@ -9,10 +9,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from common.errors import UserError
 from search.config import SearchConfig
-from search.planner import Planner, spread_shares, stage_one_options
-from search.storage import DIRECTIONS, open_storage
-from space import ArchSpec, UserError, count_spec
+from search.strategy.planner import Planner, spread_shares, stage_one_options
+from search.study.storage import DIRECTIONS, open_storage
+from space import ArchSpec, count_spec
 from space.searchspace import SearchSpace
 
 SMALL = {"block": ["standard", "se"], "expansion": [1, 2], "mid_conv": "depthwise", "kernel": 3}

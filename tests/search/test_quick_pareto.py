@@ -6,7 +6,7 @@ validating), seeds 0, 1, 3 and 4: 12 complete each, 0 compound-infeasible, MACs 
 4.73x, 4.39x and 4.65x (the space allows 21.1M to the 100M budget, 4.74x), fronts of 3, 3, 3
 and 4 trials, and 1, 1, 2 and 2 repeated networks not trained (status infeasible, constraint
 "duplicate"). The span is by construction: the study opens with the cheapest network of the
-space and a trial that fills the budget (``search.planner``).
+space and a trial that fills the budget (``search.strategy.planner``).
 
 With the earlier preset (1,000 images, 100 validating) fronts were 1 to 3: one accuracy was
 +-0.05 by chance and after its one epoch the cheapest network often beat every larger one.
@@ -22,7 +22,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.cli import main
-from search.ledger import pareto_front
+from search.study.ledger import pareto_front
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(3600)]
 

@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from search.ranking import crowding_distances, dominates, front_ranks, hypervolume, nsga_order
+from search.strategy.ranking import (
+    crowding_distances,
+    dominates,
+    front_ranks,
+    hypervolume,
+    nsga_order,
+)
 
 # accuracy, MACs
 POINTS = [

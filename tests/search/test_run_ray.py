@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.cli import main
-from search.ranking import dominates
+from search.strategy.ranking import dominates
 from space import ArchSpec, count_spec
 
 pytestmark = pytest.mark.ray

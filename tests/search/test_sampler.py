@@ -8,8 +8,8 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.sampler import ObservedSampler, make_sampler, observed
-from search.storage import DIRECTIONS
+from search.strategy.sampler import ObservedSampler, make_sampler, observed
+from search.study.storage import DIRECTIONS
 
 X = FloatDistribution(0.0, 1.0)
 

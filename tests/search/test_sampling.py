@@ -7,8 +7,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.sampling import TrialSeededSampler, sampler_seed
-from search.storage import DIRECTIONS, open_storage
+from search.strategy.seeding import TrialSeededSampler, sampler_seed
+from search.study.storage import DIRECTIONS, open_storage
 from space.searchspace import SearchSpace
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

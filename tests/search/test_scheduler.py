@@ -7,7 +7,7 @@ import pytest
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
-from search.scheduler import ParetoASHA, make_scheduler
+from search.strategy.scheduler import ParetoASHA, make_scheduler
 from space import ArchSpec, count_spec
 
 CHEAP = ArchSpec(expansion=1, resolution=24, classes=10)

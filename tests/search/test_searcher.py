@@ -9,11 +9,11 @@ import pytest
 from optuna.trial import TrialState
 
 from search.config import SearchConfig
-from search.lease import Lease
-from search.ledger import Counts, recover_stale
-from search.planner import Planner
-from search.searcher import StudySearcher, classify
-from search.storage import DIRECTIONS, open_storage
+from search.driver.searcher import StudySearcher, classify
+from search.strategy.planner import Planner
+from search.study.lease import Lease
+from search.study.ledger import Counts, recover_stale
+from search.study.storage import DIRECTIONS, open_storage
 from space import count_spec
 from space.searchspace import SearchSpace
 

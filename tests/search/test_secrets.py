@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from search._cli_run import _hide_password_from_ray, dashboard_line, resume_line
 from search.cli import main, storage_urls
-from search.storage import mask_url, scrub, url_secrets
+from search.cli.run import _hide_password_from_ray, dashboard_line, resume_line
+from search.study.storage import mask_url, scrub, url_secrets
 from tests.fixtures_pg import PostgresServer, free_port, postgres_server
 from tests.reports.conftest import STUDY, write_study_at
 
@@ -107,7 +107,7 @@ def test_a_crash_traceback_is_scrubbed(
     def crash(storage: str, must_exist: bool = False) -> None:
         raise RuntimeError(f"driver bug: cannot use {storage} (password {SECRET})")
 
-    monkeypatch.setattr("search._cli_run.check_database", crash)
+    monkeypatch.setattr("search.cli.studies.check_database", crash)
     code, output = run(["studies", "--storage", url])
     assert code == 1 and "Traceback" in output and "RuntimeError: driver bug" in output
 

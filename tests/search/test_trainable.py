@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-from search.faults import TrialFailed
-from search.trainable import TrialSettings, failure_reason, run_trial
+from search.worker.faults import TrialFailed
+from search.worker.trial import TrialSettings, failure_reason, run_trial
 from space import ArchSpec
 from trainers.data import load_dataset, train_val_split
 

@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.cli import main
-from search.ranking import nsga_order
+from search.strategy.ranking import nsga_order
 from space import ArchSpec, count_spec
 
 pytestmark = pytest.mark.ray

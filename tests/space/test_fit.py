@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from space import ArchSpec, UserError, count_spec, fit_phi
+from common.errors import UserError
+from space import ArchSpec, count_spec, fit_phi
 from space.fit import PHI_STEP
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from space import ArchSpec, UserError, count_spec
+from common.errors import UserError
+from space import ArchSpec, count_spec
 from space.searchspace import SearchSpace, load_space_file, product_violation
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from space import ArchSpec, UserError, resolve
+from common.errors import UserError
+from space import ArchSpec, resolve
 
 
 def test_default_is_the_paper_preset() -> None:

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from space import UserError
+from common.errors import UserError
 from trainers import ImageData, load_dataset, train_val_split
 
 REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")

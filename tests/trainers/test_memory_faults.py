@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from space import ArchSpec, UserError, build_model
+from common.errors import UserError
+from space import ArchSpec, build_model
 from space.memory import estimate_memory
 from tests.trainers.random_data import random_data
 from trainers import TrainConfig, train_trial

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from space import UserError
+from common.errors import UserError
 from trainers.device import peak_memory_bytes, reproducible, resolve_device
 from trainers.schedule import learning_rate, warmup_epochs_used
 

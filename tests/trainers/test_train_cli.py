@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from search._cli_train import parse_size
 from search.cli import main
+from search.cli.train import parse_size
 from space import ArchSpec
 from space.memory import estimate_memory
 from trainers.device import CPU_PLANNED_FRACTION

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from space import ArchSpec, UserError, build_model, count_spec
+from common.errors import UserError
+from space import ArchSpec, build_model, count_spec
 from tests.trainers.random_data import random_data
 from trainers import EpochReport, ImageData, TrainConfig, load_dataset, train_trial, train_val_split
 

@@ -1,4 +1,4 @@
-"""Named run presets (``search run --preset quick``): TOML files shipped in ``search/presets/``.
+"""Named run presets (``search run --preset quick``): TOML files shipped in ``search/cli/presets/``.
 
 A preset holds `search run` option values (``budget_flops = 3e8``, ``epochs = 1``, ...) and an
 optional ``[space]`` table in the ``--space`` file format; flags given on the command line
@@ -16,8 +16,8 @@ import tomllib
 from importlib import resources
 from typing import Any
 
-from search.userfiles import read_text_file
-from space import UserError
+from common.errors import UserError
+from search.cli.userfiles import read_text_file
 
 # key -> (accepted kind, example); "number" accepts TOML integers and floats, never booleans
 PRESET_TYPES: dict[str, tuple[str, str]] = {
@@ -45,7 +45,7 @@ _NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def preset_names() -> list[str]:
-    folder = resources.files("search") / "presets"
+    folder = resources.files("search.cli") / "presets"
     return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
@@ -54,7 +54,7 @@ def load_preset(name: str) -> dict[str, Any]:
     if name.endswith(".toml") or "/" in name:
         text = read_text_file(name, "--preset")
     else:
-        resource = resources.files("search") / "presets" / f"{name}.toml"
+        resource = resources.files("search.cli") / "presets" / f"{name}.toml"
         if not _NAME.fullmatch(name) or not resource.is_file():
             raise UserError(
                 f"unknown --preset {name!r}; choose from {preset_names()} or pass a .toml file"

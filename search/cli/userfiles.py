@@ -12,7 +12,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from space import UserError
+from common.errors import UserError
 
 MAX_TEXT_BYTES = 2**20
 

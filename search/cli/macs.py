@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from search._options import spec_from_options, spec_options
-from space import MacReport, UserError, count_spec, fit_phi, resolve
+from common.errors import UserError
+from search.cli.spec_options import spec_from_options, spec_options
+from space import MacReport, count_spec, fit_phi, resolve
 from space.memory import PRECISIONS, MemoryEstimate, estimate_memory
 
 MIB = 1024**2

@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from search.userfiles import read_text_file
-from space import EFFICIENTNET_B0, ArchSpec, UserError
+from common.errors import UserError
+from search.cli.userfiles import read_text_file
+from space import EFFICIENTNET_B0, ArchSpec
 
 SPEC_FIELDS = tuple(field.name for field in dataclasses.fields(ArchSpec))
 

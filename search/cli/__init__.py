@@ -4,8 +4,8 @@ Every user mistake surfaces as one line on stderr and exit code 2: project ``Use
 click's own usage errors alike. Ctrl-C exits with 130 after the command has said how to resume.
 
 The last line of defence for secrets (issue 9): whatever an error message says, it is printed
-through ``search.storage.scrub`` with the command's storage URLs, so a password that a driver or
-an exception echoed never reaches the terminal, and always on one line. An unexpected exception
+through ``search.study.storage.scrub`` with the command's storage URLs, so a password that a driver
+or an exception echoed never reaches the terminal, and always on one line. An unexpected exception
 prints its traceback through the same filter (exit 1).
 """
 
@@ -17,9 +17,13 @@ import traceback
 
 import click
 
-from search._cli_space import macs_command, space_group
-from search.storage import scrub
-from space import UserError
+from common.errors import UserError
+from search.cli.macs import macs_command, space_group
+from search.cli.report import export_command, report_command
+from search.cli.run import run_command
+from search.cli.studies import best_command, studies_command
+from search.cli.train import train_command
+from search.study.storage import scrub
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -28,26 +32,17 @@ def cli() -> None:
     """Neural-architecture and compound-scaling search for EfficientNet-style classifiers."""
 
 
-cli.add_command(macs_command)
-cli.add_command(space_group)
-
-
-def _register_optional_commands() -> None:
-    """Commands from the other packages; each lives in its own ``search._cli_*`` module."""
-    import importlib
-
-    for module_name in ("search._cli_train", "search._cli_report", "search._cli_run"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register_optional_commands()
+for command in (
+    macs_command,
+    space_group,
+    train_command,
+    run_command,
+    studies_command,
+    best_command,
+    report_command,
+    export_command,
+):
+    cli.add_command(command)
 
 
 def storage_urls(argv: list[str]) -> list[str]:

@@ -22,9 +22,9 @@ from typing import Any
 
 import click
 
-from search._options import spec_from_options, spec_options
-from search.bounds import check_train_options
-from space import UserError
+from common.bounds import check_train_options
+from common.errors import UserError
+from search.cli.spec_options import spec_from_options, spec_options
 from trainers import (
     DATASETS,
     EpochReport,
@@ -232,6 +232,3 @@ def train_command(
         if key.endswith("_per_epoch"):
             shown = " ".join(f"{v:.4f}" for v in value)
         click.echo(f"{key:<22}{shown}")
-
-
-COMMANDS: list[click.Command] = [train_command]

@@ -14,8 +14,9 @@ renewal needs no agreement between the hosts' clocks. A RUNNING trial is stale w
 
 A RUNNING trial without any lease (its driver died between creating it and the first renewal)
 gets one the first time another driver sees it, so it expires ``grace_s`` later if nobody renews
-it. Only stale trials are recovered (failed "interrupted" and re-queued once, ``search.ledger``);
-a live trial of another driver counts towards ``--trials`` and is left alone.
+it. Only stale trials are recovered (failed "interrupted" and re-queued once,
+``search.study.ledger``); a live trial of another driver counts towards ``--trials`` and is left
+alone.
 
 Optuna's heartbeat option on the storage itself is not used: it is meant for
 ``Study.optimize`` (``Study.ask`` warns) and never expires a trial that has no heartbeat row.

@@ -1,8 +1,8 @@
 """Per-trial overhead: a trial's wall time on the driver minus the trainer's own work.
 
 Worker side, :func:`run_measured_trial` is what Ray runs for each trial: it fetches the data split
-(once per worker process, ``search.shared_data``), gives torch as many threads as Ray gave the
-trial CPUs, runs ``search.trainable.run_trial`` and adds its own clock readings to the final
+(once per worker process, ``search.worker.shared_data``), gives torch as many threads as Ray gave
+the trial CPUs, runs ``search.worker.trial.run_trial`` and adds its own clock readings to the final
 report. Driver side, :func:`with_overhead` turns them into the study's "overhead_seconds" attr and
 an "overhead" breakdown (seconds unless named otherwise):
 
@@ -30,63 +30,12 @@ total training time.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import time
 from typing import Any
 
-from search.shared_data import SharedData
-from search.trainable import Reporter, TrialSettings, run_trial
+from search.worker.trainable import CLOCK
 
-CLOCK = "clock_"  # prefix of the worker's readings (flat: Tune flattens nested result dicts)
 OVERHEAD_ATTRS = ("overhead_seconds", "overhead")  # the study's user attrs
-_trials_in_process = 0
-
-
-def ray_cpus(default: int) -> int:
-    """The CPUs Ray assigned to the running trial (at least 1), else ``default``."""
-    try:
-        import ray
-
-        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
-    except Exception:  # outside Ray, or an older Ray without the call
-        return default
-    return max(1, round(cpus)) if cpus else default
-
-
-def run_measured_trial(
-    config: dict[str, Any],
-    data: SharedData,
-    settings: TrialSettings,
-    report: Reporter | None = None,
-) -> None:
-    """The Ray trainable: ``run_trial`` with cached data, Ray's CPU count, and clock readings."""
-    global _trials_in_process
-    entered = time.time()
-    train, val, cached = data.fetch()
-    fetched = time.time()
-    _trials_in_process += 1
-    threads = ray_cpus(settings.threads)
-    if report is None:
-        from ray import tune
-
-        report = tune.report
-    send = report
-
-    def forward(result: dict[str, Any]) -> None:
-        if result.get("final") or "fail_reason" in result:
-            clock = {
-                "entered_at": entered,
-                "data_seconds": fetched - entered,
-                "worker_pid": os.getpid(),
-                "trial_in_worker": _trials_in_process,
-                "data_cached": cached,
-                "threads": threads,
-            }
-            result = {**result, **{CLOCK + key: value for key, value in clock.items()}}
-        send(result)
-
-    run_trial(config, train, val, dataclasses.replace(settings, threads=threads), forward)
 
 
 def with_overhead(result: dict[str, Any] | None, suggested_at: float | None) -> dict[str, Any]:

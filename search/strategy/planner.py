@@ -34,9 +34,9 @@ Two strategies:
   the baseline, which is why the old check rejected 51 % of triples that meet the product. No
   stage-1 triple is ever rejected. Stage 2 ("scaled") waits for stage 1, ranks its completed
   trials by non-dominated rank of (accuracy, MACs) with crowding-distance tie-break
-  (``search.ranking``), and scales the best triple to a ladder of MAC levels from the stage-1
-  cost up to the budget (about one level per doubling, as B1..B7 are), then the next best triple
-  to the same ladder, and so on: a family. Each member records "parent" (its stage-1 trial),
+  (``search.strategy.ranking``), and scales the best triple to a ladder of MAC levels from the
+  stage-1 cost up to the budget (about one level per doubling, as B1..B7 are), then the next best
+  triple to the same ladder, and so on: a family. Each member records "parent" (its stage-1 trial),
   "level" (its target MACs) and "member" (1 = the smallest level) in user attrs; its level is
   also its ``target_macs`` param (absolute MACs, log-uniform from the smallest network of the
   space to the budget), so a re-queued member replays the same level.
@@ -56,11 +56,12 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from common.errors import UserError
 from search.config import SearchConfig
-from search.ledger import Counts
-from search.ranking import nsga_order
-from search.sampler import startup_trials
-from space import ArchSpec, UserError, count_spec, fit_phi, resolve
+from search.strategy.ranking import nsga_order
+from search.strategy.sampler import startup_trials
+from search.study.ledger import Counts
+from space import ArchSpec, count_spec, fit_phi, resolve
 from space.searchspace import CATEGORICAL, SearchSpace
 
 WAIT = "wait"
@@ -311,7 +312,7 @@ class Planner:
         excess: float = 1.0,
     ) -> Candidate:
         """Record why the candidate cannot train; the constraint keeps TPE from learning from it
-        as if it were a result (``search.sampler``)."""
+        as if it were a result (``search.strategy.sampler``)."""
         trial.set_constraint(kind, max(excess, 1e-9))
         report = count_spec(spec)
         prefix = "compound constraint: " if kind == "compound" else ""

@@ -33,12 +33,10 @@ from typing import Any
 
 from ray.tune import Callback
 
+from search.worker.faults import TrialFailed, failure_reason, one_line
+
 logger = logging.getLogger(__name__)
 
-# reasons a trainer (trainers/errors.py, issue 9 item 2) or this module already phrases itself
-REASON_PREFIXES = ("diverged:", "timeout:", "memory:", "out of memory:", "worker died:")
-MAX_REASON = 300
-# faulthandler's names for the fatal signals (CPython Python/faulthandler.c)
 FATAL_SIGNALS = {
     "Segmentation fault": "SIGSEGV",
     "Floating-point exception": "SIGFPE",
@@ -47,27 +45,6 @@ FATAL_SIGNALS = {
     "Bus error": "SIGBUS",
     "Illegal instruction": "SIGILL",
 }
-
-
-class TrialFailed(Exception):
-    """Raised by the trainable with the one-line reason (one ``str`` argument: picklable)."""
-
-
-def one_line(text: str, limit: int = MAX_REASON) -> str:
-    return " ".join(str(text).split())[:limit]
-
-
-def failure_reason(exc: BaseException) -> str:
-    """One line for an exception of the training: prefixed messages as is, "out of memory: ..."
-    for CUDA / CPU allocator OOM, else "ExceptionType: message"."""
-    import torch
-
-    message = one_line(str(exc))
-    if message.startswith(REASON_PREFIXES):
-        return message
-    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in message.lower():
-        return f"out of memory: {message}"
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def ray_error_reason(error: BaseException | None, text: str, logs_dir: Path | None) -> str:

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import click
 
+from common.errors import UserError
 from reports.build import report_figures, report_rows
 from reports.export import export_trial
 from reports.html import render_report
 from reports.png import write_pngs
 from reports.records import study_data
-from reports.storage import DEFAULT_STORAGE, load_study, open_storage
 from reports.table import to_csv, to_json
-from search.storage import mask_url
-from space import UserError
+from search.study.existing import DEFAULT_STORAGE, load_study, open_storage
+from search.study.storage import mask_url
 
 _STUDY_HELP = "Study name (may be left out when the storage holds exactly one study)."
 _STORAGE_HELP = f"Optuna storage URL (default {DEFAULT_STORAGE})."
@@ -101,6 +101,3 @@ def export_command(study_name: str | None, number: int, storage: str, out: Path)
     else:
         click.echo(f"no weights.pt: {exported.note}")
     click.echo(f"retrain with: search train --spec {exported.spec}")
-
-
-COMMANDS: list[click.Command] = [report_command, export_command]

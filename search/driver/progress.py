@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.ledger import Counts, best_accuracy, is_interrupted, pareto_front, status_of
+from search.study.ledger import Counts, best_accuracy, is_interrupted, pareto_front, status_of
 
 
 class Progress:

@@ -6,8 +6,8 @@ loggers, no "Trial task failed" tracebacks. What Ray's driver-side loggers and t
 messages ("A worker died...", memory-monitor reports) would print goes to
 ``effnas-driver.log`` in Ray's session log directory instead (:func:`driver_log`), next to the
 worker logs. A trial's fault reaches the user as one line, written by the searcher. Ctrl-C is
-handled by ``search.run`` (Tune's SIGINT handler is disabled) so that the running trials can be
-recorded as interrupted and re-queued.
+handled by ``search.driver.run`` (Tune's SIGINT handler is disabled) so that the running trials can
+be recorded as interrupted and re-queued.
 
 A local instance is always a fresh one (``address="local"``), sized to the search, so a search
 never lands on someone else's running Ray by accident; ``--ray-address`` joins a cluster on
@@ -29,7 +29,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from space import UserError
+from common.errors import UserError
 
 RAY_ENV = {
     "RAY_AIR_NEW_OUTPUT": "0",

@@ -5,9 +5,9 @@ below the smallest network, storage URL, a file that is not a study database, a 
 a different search, a Ray address that cannot be joined) is checked before the database is
 created or written. Then the study is created or loaded (two drivers creating it at once: the
 loser loads it), trials left RUNNING by a driver that is gone are failed as "interrupted" and
-re-queued (``search.lease`` tells them from the live trials of other drivers, on any host), and
-Ray Tune runs the remaining trials with :class:`~search.searcher.StudySearcher` and
-multi-objective ASHA (``search.scheduler``).
+re-queued (``search.study.lease`` tells them from the live trials of other drivers, on any host),
+and Ray Tune runs the remaining trials with :class:`~search.driver.searcher.StudySearcher` and
+multi-objective ASHA (``search.strategy.scheduler``).
 
 Faults (issue 9): a trial's failure is that trial's FAIL with a one-line reason, never the end
 of the search; a storage error (a full disk) ends the search with one line (exit 2) and loses
@@ -33,18 +33,19 @@ import optuna
 from optuna.storages import RDBStorage
 from sqlalchemy.exc import IntegrityError
 
+from common.errors import UserError
 from search.config import SearchConfig
-from search.faults import TrialWatch, one_line
-from search.lease import Lease
-from search.ledger import Counts, best_accuracy, pareto_front
-from search.mps import mps_for_trials
-from search.planner import Planner
-from search.progress import Progress, summary_table
-from search.ray_session import driver_log, ray_session
-from search.sampler import make_sampler
-from search.sampling import TrialSeededSampler
-from search.searcher import STORAGE_ERRORS, StudySearcher
-from search.storage import (
+from search.driver.mps import mps_for_trials
+from search.driver.progress import Progress, summary_table
+from search.driver.ray_session import driver_log, ray_session
+from search.driver.searcher import STORAGE_ERRORS, StudySearcher
+from search.driver.watch import TrialWatch
+from search.strategy.planner import Planner
+from search.strategy.sampler import make_sampler
+from search.strategy.seeding import TrialSeededSampler
+from search.study.lease import Lease
+from search.study.ledger import Counts, best_accuracy, pareto_front
+from search.study.storage import (
     DIRECTIONS,
     METRIC_NAMES,
     ExistingStudy,
@@ -55,8 +56,9 @@ from search.storage import (
     parse_url,
     sqlite_path,
 )
-from search.trainable import TrialSettings
-from space import UserError, count_spec
+from search.worker.faults import one_line
+from search.worker.trial import TrialSettings
+from space import count_spec
 from trainers.data import ImageData, load_dataset, train_val_split
 
 
@@ -96,7 +98,7 @@ def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSumm
     planner = Planner(config, classes)
     searcher: StudySearcher | None = None
     interrupted = False
-    mps = mps_for_trials(  # trials sharing a GPU run at the same time (search.mps)
+    mps = mps_for_trials(  # trials sharing a GPU run at the same time (search.driver.mps)
         resources.device, resources.gpus_per_trial, config.ray_address, stream
     )
     with (
@@ -236,9 +238,9 @@ def _open_study(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = _open_storage(config.storage)
-    # multi-objective TPE that learns from early-stopped trials (search.sampler); trial N
-    # samples with a seed made of --seed and N (search.sampling), so no two trials share one,
-    # whether they come from a resume or from drivers running at once.
+    # multi-objective TPE that learns from early-stopped trials (search.strategy.sampler); trial N
+    # samples with a seed made of --seed and N (search.strategy.seeding), so no two trials share
+    # one, whether they come from a resume or from drivers running at once.
     sampler = TrialSeededSampler(
         lambda seed: make_sampler(seed=seed, trials=config.trials),
         config.seed,
@@ -311,9 +313,9 @@ def _tune(
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
-    from search.overhead import run_measured_trial
-    from search.scheduler import make_scheduler
-    from search.shared_data import SharedData
+    from search.strategy.scheduler import make_scheduler
+    from search.worker.shared_data import SharedData
+    from search.worker.trainable import run_measured_trial
 
     class _StopOnSignal(tune.Stopper):
         def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
@@ -333,7 +335,7 @@ def _tune(
         memory_share=_memory_share(resources, config.concurrency),
     )
     trainable = tune.with_resources(
-        # the split goes to the object store once; workers cache it (search.shared_data)
+        # the split goes to the object store once; workers cache it (search.worker.shared_data)
         tune.with_parameters(
             run_measured_trial, data=SharedData.put(train, val), settings=settings
         ),

@@ -7,7 +7,7 @@ on the front. :class:`ParetoASHA` follows MO-ASHA (Schmucker et al. 2021, "Multi
 Asynchronous Successive Halving"): same rungs (``grace_period * reduction_factor**k`` epochs below
 ``max_t``), same asynchronous decision when a trial reaches a rung, but the trials recorded at
 the rung are ranked by non-dominated sorting of (accuracy up, MACs down) with NSGA-II's crowding
-distance as the tie-break inside a front (``search.ranking``). A trial continues when
+distance as the tie-break inside a front (``search.strategy.ranking``). A trial continues when
 
 - no trial recorded at the rung dominates it (it is on the rung's current front; this is the
   multi-objective version of ASHA's "the best so far always continues"), or
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 
-from search.ranking import Point, dominates, nsga_order
+from search.strategy.ranking import Point, dominates, nsga_order
 from space import ArchSpec, count_spec
 
 if TYPE_CHECKING:

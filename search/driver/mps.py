@@ -43,7 +43,7 @@ ENV_KEYS = ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY")
 OPT_OUT = "EFFNAS_MPS"
 JOINED_HINT = (
     "note: trials share GPUs on a joined Ray cluster; for concurrent kernels start CUDA MPS on "
-    "each GPU node before `ray start` (nvidia-cuda-mps-control -d), see search/mps.py\n"
+    "each GPU node before `ray start` (nvidia-cuda-mps-control -d), see search/driver/mps.py\n"
 )
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from space import UserError
+from common.errors import UserError
 
 MAX_EPOCHS = 1000
 MAX_TRIALS = 10_000

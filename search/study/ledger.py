@@ -146,7 +146,7 @@ def interrupt(study: optuna.Study, trial: FrozenTrial, seed: int) -> str | None:
 def recover_stale(
     study: optuna.Study, seed: int, stale: list[FrozenTrial]
 ) -> list[tuple[int, str]]:
-    """Trials left RUNNING by a driver that is gone (``stale``, from ``search.lease``) become
+    """Trials left RUNNING by a driver that is gone (``stale``, from ``search.study.lease``) become
     FAIL "interrupted" and are re-queued; returns (number, reason) of those this call
     recovered (reason "interrupted twice: ..." for a replay, which is not re-queued again)."""
     recovered = []

@@ -17,8 +17,8 @@ import optuna
 import sqlalchemy
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from search.storage import mask_url, parse_url, scrub
-from space import UserError
+from common.errors import UserError
+from search.study.storage import mask_url, parse_url, scrub
 
 DEFAULT_STORAGE = "sqlite:///search.db"
 

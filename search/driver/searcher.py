@@ -11,12 +11,12 @@ bridge gets the traps of issue 6 wrong for this project:
 - it cannot record why a trial failed or re-queue interrupted ones.
 
 Faults (issue 9): a trial that errors is FAIL with the one-line reason
-:class:`~search.faults.TrialWatch` reads from Ray's record of the error; only trials the driver
-itself stops (Ctrl-C / SIGTERM) and trials a dead driver left RUNNING are re-queued, once.
+:class:`~search.driver.watch.TrialWatch` reads from Ray's record of the error; only trials the
+driver itself stops (Ctrl-C / SIGTERM) and trials a dead driver left RUNNING are re-queued, once.
 Several drivers may search one study: this one holds a lease on each trial it runs
-(``search.lease``), counts the live trials of the others towards ``--trials``, and recovers only
-trials whose lease has expired. A storage error (a full disk) stops the search: nothing more can
-be written, the caller reports it in one line, and the trials still RUNNING are recovered by the
+(``search.study.lease``), counts the live trials of the others towards ``--trials``, and recovers
+only trials whose lease has expired. A storage error (a full disk) stops the search: nothing more
+can be written, the caller reports it in one line, and the trials still RUNNING are recovered by the
 next run.
 
 In each driver process, only this object writes the study: the per-epoch accuracy goes into user
@@ -35,9 +35,11 @@ import sqlalchemy.exc
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from search.faults import TrialWatch
-from search.lease import Driver, Lease
-from search.ledger import (
+from search.driver.overhead import OVERHEAD_ATTRS, with_overhead
+from search.driver.watch import TrialWatch
+from search.strategy.planner import FINISHED, WAIT, Candidate, Planner
+from search.study.lease import Driver, Lease
+from search.study.ledger import (
     INTERRUPTED,
     Counts,
     interruption_reason,
@@ -46,8 +48,6 @@ from search.ledger import (
     trial_seed,
     versions,
 )
-from search.overhead import OVERHEAD_ATTRS, with_overhead
-from search.planner import FINISHED, WAIT, Candidate, Planner
 
 # what a database that cannot be written (full disk, lost server) raises through Optuna
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
@@ -280,7 +280,8 @@ class StudySearcher(Searcher):
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if outcome.status == "infeasible":
-            trial.set_constraint("memory", 1.0)  # TPE: infeasible, not a result (search.sampler)
+            # TPE: infeasible, not a result (search.strategy.sampler)
+            trial.set_constraint("memory", 1.0)
         values = None
         if outcome.state == TrialState.COMPLETE:
             values = [float(result["accuracy"]), int(trial.user_attrs["macs"])]
@@ -308,7 +309,7 @@ class StudySearcher(Searcher):
 
     def recover(self) -> list[int]:
         """Fail "interrupted" and re-queue the RUNNING trials that no live driver holds (any
-        host, see ``search.lease``); returns their numbers."""
+        host, see ``search.study.lease``); returns their numbers."""
         if self.lease is None:
             return []
         recovered = recover_stale(self.study, self.config.seed, self.lease.stale(self.study))

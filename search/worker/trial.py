@@ -7,12 +7,12 @@ It never touches the study (only the driver writes it, issue 6 item 6); it only 
   The driver calls a trial COMPLETE only when it sees this report with ``done_epochs == epochs``;
   a trial stopped by the scheduler never sends it, so it is stored PRUNED, never COMPLETE with a
   half-trained accuracy (the trap of Ray's own OptunaSearch, which trusts any last result);
-- on an error, no report: it raises :class:`~search.faults.TrialFailed` with the one-line
+- on an error, no report: it raises :class:`~search.driver.watch.TrialFailed` with the one-line
   reason (``"out of memory: ..."`` for CUDA OOM, a trainer's "diverged: ..." as is), which Ray
   hands to the driver as the trial's error; the full traceback goes to the worker's log. (A
   report without the metrics would make Ray Tune's strict metric check abort the whole search.)
   Faults that kill the process (memory monitor, SIGKILL, segfault, ``--trial-timeout``) are
-  named by the driver (``search.faults``).
+  named by the driver (``search.driver.watch``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from search.faults import TrialFailed, failure_reason
+from search.worker.faults import TrialFailed, failure_reason
 from space import ArchSpec
 from trainers.data import ImageData
 from trainers.device import available_memory_bytes

@@ -1,0 +1,1 @@
+"""The ground floor: the project's exceptions and the bounds of every number a user gives."""

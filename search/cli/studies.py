@@ -1,0 +1,97 @@
+"""`search studies` and `search best`: read a study database (never create one)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import optuna
+
+from search.config import DEFAULT_STORAGE
+from search.driver.progress import summary_table
+from search.study.ledger import Counts, pareto_front, status_of
+from search.study.storage import check_database, mask_url, open_storage
+
+
+@click.command("studies")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="SQLAlchemy URL.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per study.")
+def studies_command(storage: str, as_json: bool) -> None:
+    """List the studies in a database with their trial counts per state."""
+    check_database(storage, must_exist=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    backend = open_storage(storage)
+    rows = []
+    for summary in optuna.get_all_study_summaries(backend, include_best_trial=False):
+        study = optuna.load_study(study_name=summary.study_name, storage=backend)
+        trials = study.get_trials(deepcopy=False)
+        counts = Counts.of(trials)
+        best = [t.values[0] for t in trials if t.values and status_of(t) == "complete"]
+        rows.append(
+            {
+                "study": summary.study_name,
+                "trials": len(trials),
+                **{k: getattr(counts, k) for k in counts.__dataclass_fields__},
+                "best_accuracy": max(best) if best else None,
+            }
+        )
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    if not rows:
+        click.echo(f"no studies in {mask_url(storage)}")
+        return
+    header = f"{'study':<24}{'trials':>7}{'complete':>9}{'pruned':>7}{'infeas.':>8}"
+    click.echo(f"{header}{'failed':>7}{'running':>8}{'waiting':>8}{'best acc':>9}")
+    for row in rows:
+        best = "-" if row["best_accuracy"] is None else f"{row['best_accuracy']:.4f}"
+        click.echo(
+            f"{row['study']:<24}{row['trials']:>7}{row['complete']:>9}{row['pruned']:>7}"
+            f"{row['infeasible']:>8}{row['failed'] + row['interrupted']:>7}{row['running']:>8}"
+            f"{row['waiting']:>8}{best:>9}"
+        )
+
+
+@click.command("best")
+@click.option("--study", required=True, help="Study name.")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="SQLAlchemy URL.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of the Pareto trials.")
+def best_command(study: str, storage: str, as_json: bool) -> None:
+    """Print the Pareto-optimal COMPLETE trials (max accuracy, min MACs) with their specs."""
+    from common.errors import UserError
+
+    check_database(storage, must_exist=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        loaded = optuna.load_study(study_name=study, storage=open_storage(storage))
+    except KeyError as exc:
+        shown = mask_url(storage)
+        raise UserError(
+            f"no study {study!r} in {shown}; list them with `search studies --storage {shown}`"
+        ) from exc
+    trials = loaded.get_trials(deepcopy=False)
+    front = pareto_front(trials)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "number": t.number,
+                        "accuracy": t.values[0],
+                        "macs": int(t.values[1]),
+                        "params": t.user_attrs.get("params"),
+                        "stage": t.user_attrs.get("stage"),
+                        "spec": t.user_attrs.get("spec"),
+                        "spec_json": t.user_attrs.get("spec_json"),
+                        "spec_id": t.user_attrs.get("spec_id"),
+                    }
+                    for t in front
+                ]
+            )
+        )
+        return
+    if not front:
+        click.echo(f"study {study!r} has no complete trials yet")
+        return
+    click.echo(summary_table(front, limit=len(front)))

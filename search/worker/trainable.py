@@ -1,0 +1,61 @@
+"""The function Ray Tune runs for each trial: ``run_trial`` with cached data, Ray's CPU count
+and the worker's clock readings (what ``search.driver.overhead`` turns into overhead attrs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+from search.worker.shared_data import SharedData
+from search.worker.trial import Reporter, TrialSettings, run_trial
+
+CLOCK = "clock_"  # prefix of the worker's readings (flat: Tune flattens nested result dicts)
+_trials_in_process = 0
+
+
+def ray_cpus(default: int) -> int:
+    """The CPUs Ray assigned to the running trial (at least 1), else ``default``."""
+    try:
+        import ray
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except Exception:  # outside Ray, or an older Ray without the call
+        return default
+    return max(1, round(cpus)) if cpus else default
+
+
+def run_measured_trial(
+    config: dict[str, Any],
+    data: SharedData,
+    settings: TrialSettings,
+    report: Reporter | None = None,
+) -> None:
+    """The Ray trainable: ``run_trial`` with cached data, Ray's CPU count, and clock readings."""
+    global _trials_in_process
+    entered = time.time()
+    train, val, cached = data.fetch()
+    fetched = time.time()
+    _trials_in_process += 1
+    threads = ray_cpus(settings.threads)
+    if report is None:
+        from ray import tune
+
+        report = tune.report
+    send = report
+
+    def forward(result: dict[str, Any]) -> None:
+        if result.get("final") or "fail_reason" in result:
+            clock = {
+                "entered_at": entered,
+                "data_seconds": fetched - entered,
+                "worker_pid": os.getpid(),
+                "trial_in_worker": _trials_in_process,
+                "data_cached": cached,
+                "threads": threads,
+            }
+            result = {**result, **{CLOCK + key: value for key, value in clock.items()}}
+        send(result)
+
+    run_trial(config, train, val, dataclasses.replace(settings, threads=threads), forward)
