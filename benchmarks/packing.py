@@ -1,6 +1,6 @@
 """Several trials on one GPU: aggregate training images/s for 1, 2, 4 and 8 at once.
 
-Each "trial" is a separate process (as Ray runs them) that trains the paper preset (DESIGN.md
+Each "trial" is a separate process (as Ray runs them) that trains the paper preset (docs/design.md
 section 1, standard block, 10 classes, 56 px) with the trainers' fast path (data on the device,
 batched augmentation, ``trainers.speed``'s settings). For N processes at once, all build their
 model, run warm-up steps, meet at a barrier and then train ``--steps`` steps; the aggregate is all
@@ -9,7 +9,8 @@ process alone ("one at a time"), so 1.0x means sharing gained nothing.
 
 Modes: ``timeslice`` (plain CUDA contexts, what Ray's fractional GPUs give) and ``mps`` (the
 processes start under a private CUDA MPS daemon from ``search.driver.mps``, as a search with
-``--gpus-per-trial`` < 1 does). The issue's goal: at least 2x at 4 per GPU.
+``--gpus-per-trial`` < 1 does). The goal: at least 2x at 4 per GPU (the ``gpu`` test
+``tests/benchmarks/test_packing.py`` checks it).
 
 On the CPU (``--device cpu``) this is only a smoke test of the script: the processes share the
 machine's cores, each with ``--threads`` threads, which says nothing about GPU sharing.

@@ -15,7 +15,7 @@ Same space, data, trial count and epochs for every method, over several seeds:
     early stopping is for (ASHA, Li et al. 2020);
 (b') ``random_opening`` (an ablation): random search that opens like (a), with the cheapest
     network and spread MAC shares, to show how much of (a)'s lead over (b) the opening buys;
-(c) ``preset``: DESIGN.md's "paper" preset network (standard block, expansion 4, depthwise 3x3)
+(c) ``preset``: docs/design.md's "paper" preset network (standard block, expansion 4, depthwise 3x3)
     with EfficientNet-B0's coefficients (alpha 1.2, beta 1.1, gamma 1.15), fitted by counting to
     a fixed ladder of MAC levels, log-spaced from its own phi = 0 cost to the budget.
 
@@ -31,13 +31,11 @@ The trials run in this process, one after another, through the search's own piec
 adds nothing to what is compared here (the concurrency is 1). The data split follows the seed, as
 in ``search run``, and is the same for every method of a seed.
 
-By default the issue's three methods run, (a), (b) and (c); ``--methods`` adds (a') and (b').
+By default the three methods (a), (b) and (c) run; ``--methods`` adds (a') and (b').
 CPU configuration (the defaults: the quick preset's space at 24 px with a 6e7-MAC budget, 3,000
-Fashion-MNIST images of which 750 validate, batch 16, 2 epochs, 3 seeds x (8 + 8 trials + 3
-preset networks); 13.2 minutes on 2 quiet cores, about 20 with ``pareto_compute`` (a 5-seed
-run of all four took 36 minutes), 6.6 minutes for 5 seeds of all four at ``--subset 600``).
-3,000 images rather than 600 because at 600 a network has taken 28 steps at MO-ASHA's first
-rung, too few for its accuracy there to say much::
+Fashion-MNIST images of which 750 validate, batch 16, 2 epochs, 3 seeds x (8 + 8 trials + 3 preset
+networks); the run times are in benchmarks/RESULTS.md). 3,000 images rather than 600 because at 600
+a network has taken 28 steps at MO-ASHA's first rung, too few for its accuracy there to say much::
 
     python benchmarks/search_quality.py --json search_quality.json
 
@@ -79,7 +77,7 @@ from space.searchspace import SearchSpace
 from trainers.data import ImageData, load_dataset, train_val_split
 
 METHODS: tuple[str, ...] = ("pareto", "random", "preset", "pareto_compute", "random_opening")
-DEFAULT_METHODS: tuple[str, ...] = ("pareto", "random", "preset")  # the issue's (a), (b), (c)
+DEFAULT_METHODS: tuple[str, ...] = ("pareto", "random", "preset")  # (a), (b), (c) above
 QUICK_SPACE = {
     "block": ["standard", "se"],
     "expansion": [1, 2],

@@ -1,4 +1,4 @@
-"""The sane maxima of every numeric `search` option, with the reason for each (issue 9).
+"""The sane maxima of every numeric `search` option, with the reason for each.
 
 A value above its maximum is one ``UserError`` line naming the maximum, raised before any file,
 database or Ray runtime is touched. The budget's maximum lives beside ``fit_phi`` in

@@ -1,4 +1,4 @@
-"""The validated configuration of one `search run` (issue 6), and the part a study must keep.
+"""The validated configuration of one `search run`, and the part a study must keep.
 
 Everything a user can get wrong is checked here, before any file or database is touched, so a
 bad flag never leaves a half-created study behind; every number has a maximum (``common.bounds``,

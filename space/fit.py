@@ -19,7 +19,7 @@ from space.macs import count_spec
 from space.spec import MAX_PHI, ArchSpec
 
 PHI_STEP = 0.01
-# The largest budget that means anything (issue 9). The largest network the default search space
+# The largest budget that means anything. The largest network the default search space
 # builds at phi = MAX_PHI (condconv, e=6, m=8, r=2, dense 5x5 middle conv, coefficients on the
 # compound constraint within its 10 % tolerance: alpha=1.01, beta=1.02, gamma=1.447, 100 classes)
 # counts 1.21e13 MACs; above it every candidate scales to phi = 8 and the budget binds nothing.

@@ -6,14 +6,15 @@ the product into ``2**(a + b + c)``: the constraint is the plane ``a + b + c = 1
 coefficient is an interval of its *share* (``alpha in [1, 2]`` is ``a in [0, 1]``). The feasible
 triples are the plane cut by the box of share intervals: a polygon (a segment, a point, or empty).
 
-Why this parametrisation: sampling alpha and beta and deriving gamma rejected 44-46 % of samples
-(issue 10). Here two unit variables ``u, v in [0, 1]`` (fixed Optuna distributions that TPE can
-model) are mapped onto the polygon by the inverse-CDF (Rosenblatt) transform: the first free share
-is drawn from its marginal on the polygon (``u``), the second uniformly on its interval given the
-first (``v``), the third is what is left. Uniform ``(u, v)`` gives uniform triples on the polygon,
-the map is continuous and monotone in each variable (so TPE's density in ``(u, v)`` means
-something), and every ``(u, v)`` is feasible. Pinned coefficients fix their share; with one free
-share left it is derived, with two one unit variable picks the point on the segment.
+Why this parametrisation: sampling alpha and beta and deriving gamma rejects every sample whose
+gamma falls outside its range, a large share of them (see benchmarks/RESULTS.md). Here two unit
+variables ``u, v in [0, 1]`` (fixed Optuna distributions that TPE can model) are mapped onto the
+polygon by the inverse-CDF (Rosenblatt) transform: the first free share is drawn from its marginal
+on the polygon (``u``), the second uniformly on its interval given the first (``v``), the third is
+what is left. Uniform ``(u, v)`` gives uniform triples on the polygon, the map is continuous and
+monotone in each variable (so TPE's density in ``(u, v)`` means something), and every ``(u, v)`` is
+feasible. Pinned coefficients fix their share; with one free share left it is derived, with two one
+unit variable picks the point on the segment.
 """
 
 from __future__ import annotations

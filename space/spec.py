@@ -11,12 +11,12 @@ The canonical form is a fixed-order ``key=value`` string, e.g.
 spirit of timm's compact arch strings; ``ArchSpec.parse`` inverts it exactly.
 
 Fields that a block type does not have are not part of the spec: ``se_ratio`` is ``None`` for the
-standard block and ``experts`` is ``None`` unless the block is condconv (DESIGN.md section 2), so
-the canonical string never shows an ``r=`` or ``m=`` that does nothing. The coefficients stay in the
-spec even at phi = 0, because they are the direction in which the spec scales (``fit_phi``,
+standard block and ``experts`` is ``None`` unless the block is condconv (docs/design.md section 2),
+so the canonical string never shows an ``r=`` or ``m=`` that does nothing. The coefficients stay in
+the spec even at phi = 0, because they are the direction in which the spec scales (``fit_phi``,
 ``replace(phi=...)``); ``spec_id`` therefore hashes :meth:`ArchSpec.network_form`, the spec with
-every field that cannot change the built network set to a fixed value, so two specs that build
-the same network share one id.
+every field that cannot change the built network set to a fixed value, so two specs that build the
+same network share one id.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ MID_CONVS: tuple[str, ...] = ("depthwise", "dense")
 KERNELS: tuple[int, ...] = (3, 5)
 MAX_PHI = 8.0
 MAX_RESOLUTION = 1024
-DEFAULT_SE_RATIO = 4  # DESIGN.md's reference R
-DEFAULT_EXPERTS = 4  # DESIGN.md's reference M
+DEFAULT_SE_RATIO = 4  # docs/design.md's reference R
+DEFAULT_EXPERTS = 4  # docs/design.md's reference M
 
 # canonical key order and short names: (field, short key)
 _KEYS: tuple[tuple[str, str], ...] = (
@@ -74,8 +74,8 @@ class ArchSpec:
     conv, expansion 4, phi = 0 (so alpha/beta/gamma have no effect), 56 px, 100 classes.
     ``se_ratio`` exists only for the ``se`` and ``condconv`` blocks and ``experts`` only for
     ``condconv``: construction sets them to ``None`` for the other blocks (whatever was passed, so
-    an old record or a re-pinned spec normalises) and to DESIGN.md's reference 4 when a block that
-    has them gets ``None`` (so ``spec.replace(block="se")`` works).
+    an old record or a re-pinned spec normalises) and to docs/design.md's reference 4 when a block
+    that has them gets ``None`` (so ``spec.replace(block="se")`` works).
     ``resolution=None`` means "scaled from 56 px by gamma**phi"; an integer pins it.
     """
 

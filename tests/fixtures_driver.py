@@ -1,4 +1,4 @@
-"""`search run` drivers as subprocesses, watched from outside (issue 9's fault tests).
+"""`search run` drivers as subprocesses, watched from outside (for the fault tests).
 
 A test starts real drivers (``python -m search.cli run ...``), reads their study through a
 read-only SQLite connection while they run, finds their Ray processes with psutil (Ray's own

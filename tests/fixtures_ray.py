@@ -1,9 +1,9 @@
 """A two-node Ray cluster on this machine, started with the real ``ray start`` command.
 
-Why ``ray start`` and not ``ray.init()``: issue 5 is about `search run --ray-address`, i.e. a
-driver joining a cluster it did not start, which is exactly what the compose file does with a
-head container and worker containers. Two ``ray start`` processes on one host give two Ray nodes
-(two raylets, separate node ids and temp dirs), as ``ray.cluster_utils.Cluster`` does.
+Why ``ray start`` and not ``ray.init()``: the feature under test is `search run --ray-address`, i.e.
+a driver joining a cluster it did not start, which is exactly what the compose file does with a head
+container and worker containers. Two ``ray start`` processes on one host give two Ray nodes (two
+raylets, separate node ids and temp dirs), as ``ray.cluster_utils.Cluster`` does.
 
 Each node runs ``ray start --block`` in its own process group, so teardown can stop exactly the
 processes this fixture started (SIGTERM, then SIGKILL, to the group) instead of ``ray stop

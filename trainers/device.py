@@ -121,13 +121,12 @@ def peak_memory_bytes(device: torch.device) -> int:
 
 
 # Fractions of the measured figure a trial plans for; the rest is the safety margin.
-# CPU: 35 % of what is available. glibc keeps freed heap memory (a trial worker's peak RSS
-# measured 1.15-1.3x the planned bytes at the batches where planning binds, up to 1.6x at small
-# batches, runtime included), and the host also runs the driver, Ray's daemons and object store
-# (about 1 GB together) and the OS's page cache; a CPU trial gains next to nothing from
-# micro-batches past a few dozen images, so the margin costs little speed. Issue 9's headline
-# search on a 24 GB host (21 GB available) must stay under 12 GB: at 50 % a CondConv trial
-# planned 9.4 GB, peaked at 12.2 GB and the process tree at 13.1 GB; 35 % plans 7.4 GB.
+# CPU: 35 % of what is available. glibc keeps freed heap memory, so a trial worker's peak RSS
+# runs above its planned bytes (most at small batches, runtime included), and the host also runs
+# the driver, Ray's daemons and object store and the OS's page cache; a CPU trial gains next to
+# nothing from micro-batches past a few dozen images, so the margin costs little speed. The
+# headline search (README, "Search, storage, resume") must stay under 12 GB on a 24 GB host: a
+# 50 % share overshot that, 35 % does not (the figures are in benchmarks/RESULTS.md).
 # CUDA: cuDNN workspaces and the caching allocator's rounding are not in the estimate.
 CPU_PLANNED_FRACTION = 0.35
 CUDA_PLANNED_FRACTION = 0.9

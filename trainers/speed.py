@@ -2,37 +2,35 @@
 
 ``plan_speed`` turns a :class:`~trainers.loop.TrainConfig` into the settings one trial runs with;
 ``None`` in the config means "the measured default for this device". The CPU levers were measured
-side by side on the quick preset's trial (``benchmarks/cpu_trial_speed.py``), the CUDA ones are
-the reference figures of issue 11 and ``benchmarks/trial_throughput.py`` re-measures them; the
-figures are in ``benchmarks/RESULTS.md``.
+side by side on the quick preset's trial (``benchmarks/cpu_trial_speed.py``); the CUDA ones follow
+reference figures for plain PyTorch on an H100, which ``benchmarks/trial_throughput.py``
+re-measures. Every figure behind the choices below is in ``benchmarks/RESULTS.md``.
 
 - bf16 autocast (no loss scaling needed, unlike fp16; the PyTorch AMP notes): on CUDA, where it
-  is the largest single gain (reference, paper preset on an H100: 4,363 img/s fp32 NCHW, 13,305
-  bf16 channels_last). Not by default on the CPU, even one with AVX512-BF16 (oneDNN then runs
-  the convolutions in bf16): on the 2-core EPYC, on top of channels_last, it measured from 8 %
-  slower to 6 % faster with two threads in different runs (the conversions around every op
-  cost about what the narrower arithmetic saves at batch 16), too little to give up float32's
-  accuracy and bit-for-bit reproducibility. ``amp=True`` turns it on anyway.
+  is the largest single gain. Not by default on the CPU, even one with AVX512-BF16 (oneDNN then
+  runs the convolutions in bf16): on top of channels_last it was within run-to-run noise,
+  slower in one run and faster in another (the conversions around every op cost about what the
+  narrower arithmetic saves at batch 16), too little to give up float32's accuracy and
+  bit-for-bit reproducibility. ``amp=True`` turns it on anyway.
 - channels_last (NHWC): on CUDA (cuDNN's fast kernels for depthwise and 1x1 convs under bf16)
-  and on the CPU, where oneDNN's NHWC convolutions and batch norm made the quick trial 1.24x
-  to 1.34x faster with 2 threads (1.40x with 1).
+  and on the CPU, where oneDNN's NHWC convolutions and batch norm make it the largest single
+  gain for the quick trial.
 - determinism: ``torch.use_deterministic_algorithms`` stays on for CPU trials (same seed, same
   thread count, same accuracy): it measured no slower than off. Its fill of every new tensor with
   NaN (a guard against reading uninitialised memory, which changes no result) is switched off in
   ``trainers.device.reproducible``. CUDA autotunes cuDNN instead and is not bit-reproducible.
 - torch.compile: only when the trial trains enough images to pay its compile time back
-  (``COMPILE_MIN_IMAGES``; explicit ``compile=True`` always compiles, ``False`` never). It saves
-  about 10 % of a step on an H100 (reference: 13,305 -> 14,781 img/s) against roughly a minute
-  of compiling the forward and backward graphs, and every trial is a new architecture, so no
-  compiled graph is reused; a search trial never wins it back, only long `search train` runs on
-  a GPU can. On the CPU compiling took longer than the whole quick trial (RESULTS.md), so the CPU
-  never compiles by default.
+  (``COMPILE_MIN_IMAGES``; explicit ``compile=True`` always compiles, ``False`` never). On a GPU
+  it saves a modest fraction of a step against a long compile of the forward and backward
+  graphs, and every trial is a new architecture, so no compiled graph is reused; a search trial
+  never wins it back, only long `search train` runs on a GPU can. On the CPU compiling took
+  longer than the whole quick trial, so the CPU never compiles by default.
 - threads: ``TrainConfig.threads``; a search trial gets as many as Ray gave it CPUs
   (``search.driver.overhead``). OpenMP's waiting policy is libgomp's default (spin, then sleep):
-  ``OMP_WAIT_POLICY=PASSIVE`` made the quick preset's search 1.56x slower on 2 quiet cores (a
-  step runs about a thousand short parallel regions and a sleeping thread is woken for each);
-  on cores busy with other jobs it is the better choice, and a value the user exports reaches
-  Ray's workers.
+  ``OMP_WAIT_POLICY=PASSIVE`` made the quick preset's search much slower on quiet cores (a step
+  runs about a thousand short parallel regions and a sleeping thread is woken for each); on
+  cores busy with other jobs it is the better choice, and a value the user exports reaches Ray's
+  workers.
 """
 
 from __future__ import annotations
@@ -50,8 +48,8 @@ from trainers.device import cpu_threads, reproducible
 if TYPE_CHECKING:
     from trainers.loop import TrainConfig
 
-# images trained before torch.compile pays for itself: compile time (~60 s) x eager throughput
-# (~13,000 img/s) / the fraction of step time saved (~0.1); see the module docstring
+# images trained before torch.compile pays for itself: compile time x eager throughput / the
+# fraction of step time saved, with the H100 reference figures of benchmarks/RESULTS.md
 COMPILE_MIN_IMAGES = 8_000_000
 # the CPU defaults, from the quick preset's trial on 2 cores (benchmarks/RESULTS.md)
 CPU_CHANNELS_LAST = True

@@ -3,7 +3,7 @@
 Every user mistake surfaces as one line on stderr and exit code 2: project ``UserError``s and
 click's own usage errors alike. Ctrl-C exits with 130 after the command has said how to resume.
 
-The last line of defence for secrets (issue 9): whatever an error message says, it is printed
+The last line of defence for secrets: whatever an error message says, it is printed
 through ``search.study.storage.scrub`` with the command's storage URLs, so a password that a driver
 or an exception echoed never reaches the terminal, and always on one line. An unexpected exception
 prints its traceback through the same filter (exit 1).

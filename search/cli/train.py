@@ -8,7 +8,7 @@ per epoch on stderr, and print the record (one JSON object with ``--json``). ``-
 The trial never plans for more memory than the machine has: ``memory_limit_bytes`` is
 ``trainers.device.available_memory_bytes`` of the device (taken before the data set is loaded,
 since the trainer counts the data set inside the limit), lowered by ``--max-memory`` less the same
-safety margin (measured: a CPU trial's RSS runs about 1.2x its planned bytes). A network
+safety margin (a CPU trial's RSS runs above its planned bytes: ``trainers.device``). A network
 that does not fit at micro-batch 1, a diverged loss and ``--time-limit`` are one-line errors.
 """
 

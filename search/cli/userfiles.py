@@ -1,6 +1,6 @@
 """Read a small text file the user names (``--spec``, ``--space``, ``--preset FILE``) or say why.
 
-Why one reader (issue 9): a binary file, a directory, a device such as /dev/zero or a file that
+Why one reader: a binary file, a directory, a device such as /dev/zero or a file that
 is not UTF-8 each gave a different traceback. Here every such case is one ``UserError`` line
 naming the option, the file and the fix, and nothing larger than ``MAX_TEXT_BYTES`` is read
 (spec, space and preset files are a few hundred bytes; a 1 MiB cap refuses a weights file or a

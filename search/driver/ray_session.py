@@ -1,7 +1,7 @@
 """Start (or join) Ray for one search, quietly, on loopback, and always shut it down.
 
-Ray's own console output is silenced because the search prints its own progress (issues 6 and
-9): no dashboard, no worker logs forwarded to the driver, no Tune status tables, no result
+Ray's own console output is silenced because the search prints its own progress: no
+dashboard, no worker logs forwarded to the driver, no Tune status tables, no result
 loggers, no "Trial task failed" tracebacks. What Ray's driver-side loggers and the raylet's error
 messages ("A worker died...", memory-monitor reports) would print goes to
 ``effnas-driver.log`` in Ray's session log directory instead (:func:`driver_log`), next to the
@@ -11,7 +11,7 @@ be recorded as interrupted and re-queued.
 
 A local instance is always a fresh one (``address="local"``), sized to the search, so a search
 never lands on someone else's running Ray by accident; ``--ray-address`` joins a cluster on
-purpose. A local instance listens on loopback only (issue 9): Ray binds its gRPC servers (GCS,
+purpose. A local instance listens on loopback only: Ray binds its gRPC servers (GCS,
 raylet node and object managers, every worker's core-worker server, the runtime-env and dashboard
 agents) to 127.0.0.1 exactly when the node's IP is a loopback address, and it only lets a Linux
 node take 127.0.0.1 as its IP in the "no cluster" mode of ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``

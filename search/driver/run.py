@@ -1,6 +1,6 @@
 """`run_search(config) -> SearchSummary`: validate, open the study, run Ray Tune, summarise.
 
-Order matters (issue 6, item 9): everything a user can get wrong (flags, space, data set, budget
+Order matters: everything a user can get wrong (flags, space, data set, budget
 below the smallest network, storage URL, a file that is not a study database, a study that holds
 a different search, a Ray address that cannot be joined) is checked before the database is
 created or written. Then the study is created or loaded (two drivers creating it at once: the
@@ -9,7 +9,7 @@ re-queued (``search.study.lease`` tells them from the live trials of other drive
 and Ray Tune runs the remaining trials with :class:`~search.driver.searcher.StudySearcher` and
 multi-objective ASHA (``search.strategy.scheduler``).
 
-Faults (issue 9): a trial's failure is that trial's FAIL with a one-line reason, never the end
+Faults: a trial's failure is that trial's FAIL with a one-line reason, never the end
 of the search; a storage error (a full disk) ends the search with one line (exit 2) and loses
 nothing: the study stays readable, and the next run recovers the trials it left RUNNING.
 """
@@ -197,7 +197,7 @@ def _resources(config: SearchConfig) -> _Resources:
 
 
 def _memory_share(resources: _Resources, concurrency: int) -> float:
-    """The share of its device's memory one trial plans for (issue 9, item 2): its GPU fraction
+    """The share of its device's memory one trial plans for: its GPU fraction
     on CUDA; on the CPU, the host's RAM split between the trials that run at once."""
     if resources.device == "cuda":
         return min(1.0, resources.gpus_per_trial)

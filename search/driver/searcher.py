@@ -1,7 +1,7 @@
 """A Ray Tune ``Searcher`` that asks Optuna for candidates and tells it what happened.
 
 Written instead of Ray's ``OptunaSearch`` (ray/tune/search/optuna/optuna_search.py) because that
-bridge gets the traps of issue 6 wrong for this project:
+bridge gets three things wrong for this project:
 - it tells COMPLETE with whatever result came last, so a trial the scheduler stopped after one
   epoch would enter the Pareto front with a half-trained accuracy. Here COMPLETE needs the
   trainable's own final report (``final`` and ``done_epochs == epochs``); anything else that
@@ -10,7 +10,7 @@ bridge gets the traps of issue 6 wrong for this project:
   (status "infeasible", "constraint" attr) inside ``suggest`` and never reach Ray;
 - it cannot record why a trial failed or re-queue interrupted ones.
 
-Faults (issue 9): a trial that errors is FAIL with the one-line reason
+Faults: a trial that errors is FAIL with the one-line reason
 :class:`~search.driver.watch.TrialWatch` reads from Ray's record of the error; only trials the
 driver itself stops (Ctrl-C / SIGTERM) and trials a dead driver left RUNNING are re-queued, once.
 Several drivers may search one study: this one holds a lease on each trial it runs

@@ -1,7 +1,7 @@
 """Per-trial faults: one line saying why a trial failed, and the driver's ``--trial-timeout``.
 
-Issue 9: a trial that raises, runs out of (GPU or host) memory, loses its worker process, or
-hangs must end as FAIL with a specific reason while the search goes on. Two halves:
+A trial that raises, runs out of (GPU or host) memory, loses its worker process, or hangs
+must end as FAIL with a specific reason while the search goes on. Two halves:
 
 - in the worker, :func:`failure_reason` turns any exception of the training into one line and
   the trainable raises :class:`TrialFailed` with it (the full traceback stays in the worker's

@@ -3,43 +3,44 @@
 Two strategies:
 - **joint**: block options, coefficients and a *MAC level* are searched together, so the
   trials spread over the whole MAC range and the MACs objective is a real trade-off, not
-  rounding noise around the budget (issue 10). The level is a share ``target_share`` in [0, 1]
-  of the candidate's own log-range: the target is ``base * (budget / base) ** share``, where
-  ``base`` is the candidate's phi = 0 network, and phi is fitted to it by counting
-  (``space.fit_phi``). Why the candidate's own range and not one range for the space, from its
-  smallest network to the budget: with one range every target below a candidate's phi = 0 cost
-  gave that phi = 0 network, whatever the coefficients, so the same network trained again and
-  again (4 of 12 trials of a quick study were one expansion-2 network); now only small shares
-  do. Share 0 is the candidate's phi = 0 network; share 1 fills the budget. No network trains
-  twice in a study: a candidate that builds the same network as a trial that trained or is
-  training (:func:`_trained_twin`, compared by resolved plan) is infeasible with the constraint
-  "duplicate" and does not count as a trial. A candidate whose block options alone
-  exceed the budget at phi = 0 is infeasible: stored PRUNED with status "infeasible", never
-  trained, and marked with an Optuna constraint (``Trial.set_constraint``) so TPE puts it with
-  the infeasible trials, after every feasible one. With a pinned phi there is no target: every
-  candidate is counted at that phi and must fit the budget.
+  rounding noise around the budget. The level is a share ``target_share`` in [0, 1] of the
+  candidate's own log-range: the target is ``base * (budget / base) ** share``, where ``base`` is
+  the candidate's phi = 0 network, and phi is fitted to it by counting (``space.fit_phi``). Why
+  the candidate's own range and not one range for the space, from its smallest network to the
+  budget: with one range every target below a candidate's phi = 0 cost gave that phi = 0
+  network, whatever the coefficients, so the same network trained again and again (see
+  benchmarks/RESULTS.md); now only small shares do. Share 0 is the candidate's phi = 0 network;
+  share 1 fills the budget. No network trains twice in a study: a candidate that builds the
+  same network as a trial that trained or is training (:func:`_trained_twin`, compared by
+  resolved plan) is infeasible with the constraint "duplicate" and does not count as a trial. A
+  candidate whose block options alone exceed the budget at phi = 0 is infeasible: stored PRUNED
+  with status "infeasible", never trained, and marked with an Optuna constraint
+  (``Trial.set_constraint``) so TPE puts it with the infeasible trials, after every feasible one.
+  With a pinned phi there is no target: every candidate is counted at that phi and must fit the
+  budget.
 
   A new joint study opens with :meth:`Planner.opening` trials, as many as TPE's random start-up
   trials: the first is the cheapest network of the space (the low end of every front, and the
   hypervolume's MAC reference), the others take shares spread evenly over [0, 1], the budget
   first, their other parameters drawn at random. Random start-up shares leave the ends of the
-  range to chance (in 12-trial quick studies the completed trials spanned 2.8x to 4.7x of the
-  4.7x the space allows); spread ones make the first fronts span it, which is what TPE then
-  refines. This is Latin-hypercube-style stratification of one dimension (McKay et al., 1979).
+  range to chance (short quick studies left part of it uncovered, see benchmarks/RESULTS.md);
+  spread ones make the first fronts span it, which is what TPE then refines. This is
+  Latin-hypercube-style stratification of one dimension (McKay et al., 1979).
 - **two-stage** (EfficientNet, Tan & Le 2019, section 3.3): stage 1 ("phi1", ``ceil(trials / 2)``
   trials) compares coefficient triples at equal cost: block options fixed (see
   :func:`stage_one_options`), phi fitted to the paper's phi = 1 cost, twice the baseline's MACs
   (capped at the budget). Fitting by counting instead of the literal phi = 1 is what makes the
-  cost equal: ``ceil`` on repeats puts literal phi = 1 networks anywhere between 1.6x and 2.9x
-  the baseline, which is why the old check rejected 51 % of triples that meet the product. No
-  stage-1 triple is ever rejected. Stage 2 ("scaled") waits for stage 1, ranks its completed
-  trials by non-dominated rank of (accuracy, MACs) with crowding-distance tie-break
-  (``search.strategy.ranking``), and scales the best triple to a ladder of MAC levels from the
-  stage-1 cost up to the budget (about one level per doubling, as B1..B7 are), then the next best
-  triple to the same ladder, and so on: a family. Each member records "parent" (its stage-1 trial),
-  "level" (its target MACs) and "member" (1 = the smallest level) in user attrs; its level is
-  also its ``target_macs`` param (absolute MACs, log-uniform from the smallest network of the
-  space to the budget), so a re-queued member replays the same level.
+  cost equal: ``ceil`` on repeats scatters literal phi = 1 networks far either side of twice the
+  baseline, so checking the literal network against that cost rejects many triples that meet
+  the product (figures in benchmarks/RESULTS.md). No stage-1 triple is ever rejected. Stage 2
+  ("scaled") waits for stage 1, ranks its completed trials by non-dominated rank of (accuracy,
+  MACs) with crowding-distance tie-break (``search.strategy.ranking``), and scales the best
+  triple to a ladder of MAC levels from the stage-1 cost up to the budget (about one level per
+  doubling, as B1..B7 are), then the next best triple to the same ladder, and so on: a family.
+  Each member records "parent" (its stage-1 trial), "level" (its target MACs) and "member" (1 =
+  the smallest level) in user attrs; its level is also its ``target_macs`` param (absolute MACs,
+  log-uniform from the smallest network of the space to the budget), so a re-queued member
+  replays the same level.
 
 The budget is a hard constraint in every stage: MACs are counted from the spec before anything is
 trained, and nothing over budget ever trains.
@@ -68,7 +69,7 @@ WAIT = "wait"
 FINISHED = "finished"
 TARGET_PARAM = "target_macs"  # stage 2's absolute level
 SHARE_PARAM = "target_share"  # joint: the share of the candidate's own MAC range
-PRESET = ArchSpec()  # DESIGN.md's paper preset: standard block, e=4, depthwise, k=3
+PRESET = ArchSpec()  # docs/design.md's paper preset: standard block, e=4, depthwise, k=3
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,9 @@ def stage_one_options(space: SearchSpace, classes: int, budget: int) -> SearchSp
 
     Pins and narrowed dimensions are respected: each free dimension takes the paper preset's value
     (standard block, expansion 4, SE ratio 4, experts 4, depthwise, kernel 3) when the space allows
-    it, else the allowed value nearest to it (the first allowed in DESIGN.md's order for the block
-    and the middle conv). If that network cannot double within the budget, the cheapest options
-    of the space are used instead (:meth:`SearchSpace.smallest_spec`).
+    it, else the allowed value nearest to it (the first allowed in docs/design.md's order for the
+    block and the middle conv). If that network cannot double within the budget, the cheapest
+    options of the space are used instead (:meth:`SearchSpace.smallest_spec`).
     """
 
     def preset(name: str) -> Any:

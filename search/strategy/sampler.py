@@ -11,7 +11,7 @@ project's trials, and what this module changes:
   intermediate values (``Trial.report`` raises), so they all tie and fill it in trial-number
   order whatever they achieved; otherwise they land in the bad set with the worst completes. An
   early-stopped trial is thus either "good" by accident or "bad" by default, never ranked by
-  what it showed. Issue 10 found the good set filled with pruned trials when completes are few.
+  what it showed; when completes are few, the good set is mostly pruned trials.
 - Trials with a positive constraint (``Trial.set_constraint``) are infeasible: they come after
   every feasible trial, so they only reach the good set when there are not enough feasible ones.
 

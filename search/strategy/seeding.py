@@ -1,12 +1,12 @@
 """Sampler seeds that never repeat: trial N draws its random numbers from seed (--seed, N).
 
-Why (issue 9): the study's sampler used to be seeded once per driver with ``--seed +
-len(trials)``. Two drivers that start from the same number of trials (two drivers at once on a
-new study, or two resumes at the same time) then get the same seed and draw the very same
-parameters, trial after trial. Trial numbers, however, are handed out by the database, one per
-trial, to whichever driver asks: so :class:`TrialSeededSampler` builds the actual sampler afresh
-for every trial, in Optuna's ``before_trial`` hook (called with the new trial's number before
-anything is sampled), seeded with :func:`sampler_seed` of ``--seed`` and that number.
+Why: a sampler seeded once per driver (say with ``--seed + len(trials)``) gives two drivers that
+start from the same number of trials (two drivers at once on a new study, or two resumes at the same
+time) the same seed, and they draw the very same parameters, trial after trial. Trial numbers,
+however, are handed out by the database, one per trial, to whichever driver asks: so
+:class:`TrialSeededSampler` builds the actual sampler afresh for every trial, in Optuna's
+``before_trial`` hook (called with the new trial's number before anything is sampled), seeded with
+:func:`sampler_seed` of ``--seed`` and that number.
 
 The rule, and why it keeps runs reproducible: the random draws of trial N depend only on
 ``--seed`` and N (plus, for a model-based sampler such as TPE, the study's history at that

@@ -1,6 +1,6 @@
 """Leases on RUNNING trials: which ones a live driver is still training, on any host.
 
-Several drivers may search one study at once (issue 9, item 3), so "RUNNING" alone does not say
+Several drivers may search one study at once, so "RUNNING" alone does not say
 whether a trial is being trained or was left behind by a driver that died. Each driver renews a
 lease on its live trials, the way Optuna's own heartbeat does it (``RDBStorage.record_heartbeat``
 writes the ``trial_heartbeats`` table with the *database's* clock, ``func.now()``; see

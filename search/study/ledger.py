@@ -47,7 +47,7 @@ def is_interrupted(trial: FrozenTrial) -> bool:
 
 @dataclass(frozen=True)
 class Counts:
-    """Trials per status; ``done`` is what counts towards ``--trials`` (issue 6, item 5)."""
+    """Trials per status; ``done`` is what counts towards ``--trials``."""
 
     complete: int = 0
     pruned: int = 0

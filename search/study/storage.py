@@ -1,6 +1,6 @@
 """Open the Optuna storage safely: check first (read-only), then create or load the study.
 
-Why the care (issue 6): the study database is shared with `optuna-dashboard` and with later
+Why the care: the study database is shared with `optuna-dashboard` and with later
 resumes, so
 - a bad URL, a file that is not a study database, or a study name that already holds a different
   search must be refused *before* Optuna creates its tables; those checks read through a
@@ -10,7 +10,7 @@ resumes, so
   "database is locked"; only the driver process writes.
 
 A storage URL may carry a password (``postgresql+psycopg://user:PASSWORD@host/db``), and it must
-never reach an output, a log, a report or a stored attribute (issue 9). Every URL shown to the
+never reach an output, a log, a report or a stored attribute. Every URL shown to the
 user goes through :func:`mask_url` (SQLAlchemy's ``render_as_string(hide_password=True)``, the
 same ``***`` the HTML report shows), and every error message goes through :func:`scrub` before
 it is printed (``search.cli``), which removes the passwords of every URL this process has parsed.

@@ -7,7 +7,7 @@ exception whose message already starts with a reason prefix ("diverged:", "timeo
 
 from __future__ import annotations
 
-# reasons a trainer (trainers/errors.py, issue 9 item 2) or this module already phrases itself
+# reasons a trainer (trainers/errors.py) or this module already phrases itself
 REASON_PREFIXES = ("diverged:", "timeout:", "memory:", "out of memory:", "worker died:")
 MAX_REASON = 300
 # faulthandler's names for the fatal signals (CPython Python/faulthandler.c)

@@ -1,13 +1,13 @@
 """The Ray Tune trainable: a thin adapter from one Ray trial to ``trainers.train_trial``.
 
-It never touches the study (only the driver writes it, issue 6 item 6); it only reports:
+It never touches the study (only the driver writes it); it only reports:
 - after every epoch but the last, ``{"accuracy", "loss", "epoch", "done_epochs", ...}`` so the
   ASHA scheduler can stop weak trials and the driver can store the accuracy live;
 - after the last epoch, one final report with ``"final": True`` and the whole ``TrialResult``.
   The driver calls a trial COMPLETE only when it sees this report with ``done_epochs == epochs``;
   a trial stopped by the scheduler never sends it, so it is stored PRUNED, never COMPLETE with a
   half-trained accuracy (the trap of Ray's own OptunaSearch, which trusts any last result);
-- on an error, no report: it raises :class:`~search.driver.watch.TrialFailed` with the one-line
+- on an error, no report: it raises :class:`~search.worker.faults.TrialFailed` with the one-line
   reason (``"out of memory: ..."`` for CUDA OOM, a trainer's "diverged: ..." as is), which Ray
   hands to the driver as the trial's error; the full traceback goes to the worker's log. (A
   report without the metrics would make Ray Tune's strict metric check abort the whole search.)

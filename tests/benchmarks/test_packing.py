@@ -1,4 +1,4 @@
-"""benchmarks/packing.py: the CPU smoke run, and on a GPU the issue's 2x-at-4 goal under MPS."""
+"""benchmarks/packing.py: the CPU smoke run, and on a GPU the 2x-at-4 goal under MPS."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_mps_is_dropped_on_the_cpu_and_one_is_always_measured() -> None:
 
 @pytest.mark.gpu
 def test_four_trials_per_gpu_under_mps_give_2x(capsys: pytest.CaptureFixture[str]) -> None:
-    """Issue 11's goal: at least 2x aggregate images/s at 4 trials per GPU (paper preset)."""
+    """The goal: at least 2x aggregate images/s at 4 trials per GPU (paper preset)."""
     if shutil.which("nvidia-cuda-mps-control") is None:
         pytest.skip("nvidia-cuda-mps-control is not installed")
     bench = _load()

@@ -1,6 +1,6 @@
 """Bad inputs to every command: one line on stderr, exit 2, the study database byte-identical.
 
-Issue 9's table of user mistakes (values above the maxima of ``common.bounds``, NaN/inf, zero
+The table of user mistakes (values above the maxima of ``common.bounds``, NaN/inf, zero
 flags over a preset, presets of the wrong type, binary/directory/non-UTF-8 files, bad storage
 URLs) runs through the real console entry point against one existing study database, written
 like `search run` writes it (Optuna's schema, WAL journaling). Each case must be refused before

@@ -1,4 +1,4 @@
-"""docker/: the compose file and Dockerfile agree with the real `search` CLI (issue 5).
+"""docker/: the compose file and Dockerfile agree with the real `search` CLI.
 
 Docker cannot run on the development machine, so these tests check what can go stale without
 it: the compose file parses (PyYAML) with the expected services, every `search ...` command line

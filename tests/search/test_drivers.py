@@ -1,4 +1,4 @@
-"""Several drivers on one study, and a study database that fills up (issue 9, item 3).
+"""Several drivers on one study, and a study database that fills up.
 
 - A driver on another host (a real driver whose ``socket.gethostname()`` says so, see
   ``tests/fixtures_driver.other_host_env``) finds a live trial of the first driver: it leaves it

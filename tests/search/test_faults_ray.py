@@ -1,4 +1,4 @@
-"""Per-trial faults through real Ray (issue 9): each ends as one FAIL with a one-line reason, the
+"""Per-trial faults through real Ray: each ends as one FAIL with a one-line reason, the
 search goes on and exits 0, and the user sees no Ray noise.
 
 The faults are natural ones: a trial whose ``--weights-dir`` entry is a plain file raises when it
@@ -122,7 +122,7 @@ def test_memory_monitor_kills_are_out_of_memory_failures(
     from ray._private.utils import get_system_memory, get_used_memory
 
     used = get_used_memory() / get_system_memory()  # as Ray counts it (cgroup-aware)
-    # 5 % as in the issue; lower on a machine that uses less, so the monitor always fires
+    # a 5 % threshold; lower on a machine that uses less, so the monitor always fires
     threshold = max(0.001, min(0.05, round(used / 2, 3)))
     db, study = tmp_path / "oom.db", "oom"
     args = [*tiny_args, "--trials", "2", "--concurrency", "1", *storage(db, study)]

@@ -1,4 +1,4 @@
-"""The issue-9 headline: `search run --budget-flops 2.6e9 --dataset fashion-mnist ...` on the CPU.
+"""The headline search: `search run --budget-flops 2.6e9 --dataset fashion-mnist ...` on the CPU.
 
 Before memory planning, a 2.6e9-MAC candidate trained at batch 256 in one go, its worker grew to
 19.7 GB and Ray's memory monitor ended the whole search. Now each trial plans its micro-batch

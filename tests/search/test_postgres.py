@@ -1,13 +1,13 @@
-"""`search run --storage postgresql+psycopg://...` against a real PostgreSQL server (issue 5).
+"""`search run --storage postgresql+psycopg://...` against a real PostgreSQL server.
 
 A throw-away server (tests/fixtures_pg.py) is started from the installed `postgresql` binaries;
 the test is skipped, with the reason, where they are absent. The search runs as the real console
 command in a subprocess (it starts its own local Ray runtime), then the study is read back with
 ``optuna.load_study`` and the same URL, as optuna-dashboard and `search report` would.
 
-The URL carries a password (the server's trust auth ignores it), and the password test of issue 9
-holds for the real search: it appears nowhere in the command's output, in Ray's session logs, or
-in any row of the study database.
+The URL carries a password (the server's trust auth ignores it), and the password test of
+test_secrets.py holds for the real search: it appears nowhere in the command's output, in Ray's
+session logs, or in any row of the study database.
 """
 
 from __future__ import annotations

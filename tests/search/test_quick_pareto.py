@@ -1,4 +1,4 @@
-"""Issue 10's acceptance run: `search run --preset quick --trials 12` finds a real Pareto front.
+"""Acceptance run: `search run --preset quick --trials 12` finds a real Pareto front.
 
 Slow (12 real trials on the CPU: about 100 s on 2 quiet cores), so it runs with
 ``python -m pytest -m slow``. Measured with this code and preset (2,000 images, 500 of them

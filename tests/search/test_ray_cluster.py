@@ -1,4 +1,4 @@
-"""`search run --ray-address` joins a running multi-node Ray cluster (issue 5).
+"""`search run --ray-address` joins a running multi-node Ray cluster.
 
 A head and a worker node are started with the real ``ray start`` command (tests/fixtures_ray.py),
 each with exactly the CPUs one trial asks for, so two concurrent trials cannot share a node and

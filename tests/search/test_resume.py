@@ -1,4 +1,4 @@
-"""Stop a running `search run` twice, resume it, check the study (issues 6 and 9).
+"""Stop a running `search run` twice, resume it, check the study.
 
 Run 1 is stopped with SIGTERM mid-trial (the driver's own stop: the trial is "interrupted" and
 re-queued); run 2 starts with that replay and is killed with ``kill -9`` while training it (a

@@ -131,7 +131,7 @@ def test_actors_and_cached_data_are_reused_and_overhead_is_stored(
     searched: tuple[str, float],
 ) -> None:
     """--concurrency 2: at most two worker processes, each fetching the data once; the driver
-    stores every complete trial's overhead and its breakdown (issue 11)."""
+    stores every complete trial's overhead and its breakdown."""
     url, _ = searched
     study = optuna.load_study(study_name="e2e", storage=url)
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]

@@ -1,4 +1,4 @@
-"""The password test (issue 9): a storage password never reaches an output, a file or the study.
+"""The password test: a storage password never reaches an output, a file or the study.
 
 Every command a user runs with ``--storage postgresql+psycopg://user:SECRET@...`` is run through
 the real console entry point, against an unreachable server (the error paths) and against a real

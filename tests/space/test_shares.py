@@ -21,7 +21,7 @@ def product(shares: tuple[float, float, float]) -> float:
 @pytest.mark.parametrize(
     "ranges",
     [
-        [(1.0, 2.0)] * 3,  # DESIGN.md's default: the whole simplex
+        [(1.0, 2.0)] * 3,  # docs/design.md's default: the whole simplex
         [(1.1, 1.5), (1.05, 1.3), (1.0, 1.2)],  # narrowed: a hexagon-like cut of the plane
         [(1.2, 1.2), (1.0, 2.0), (1.0, 2.0)],  # alpha pinned: a segment
         [(1.0, 1.25), (1.0, 2.0), (1.2, 1.4)],

@@ -47,7 +47,7 @@ def test_per_sample_dataset_matches_the_batched_transform_shapes() -> None:
 
 
 def _fast_gpu(device_name: str) -> bool:
-    """The issue's absolute targets are stated for an H100 (an H200 is at least as fast)."""
+    """The absolute targets are stated for an H100 (an H200 is at least as fast)."""
     return any(name in device_name for name in ("H100", "H200"))
 
 
@@ -55,7 +55,7 @@ def _fast_gpu(device_name: str) -> bool:
 def test_cuda_fast_path_is_3x_the_dataloader_and_10k_images_per_second(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Issue 11: fast path >= 3x the plain DataLoader loop; >= 10,000 img/s for the standard
+    """Targets: fast path >= 3x the plain DataLoader loop; >= 10,000 img/s for the standard
     paper preset at batch 256 on an H100."""
     bench = _load()
     argv = ["--device", "cuda", "--synthetic", "--steps", "40", "--batch-size", "256"]
@@ -72,7 +72,7 @@ def test_cuda_fast_path_is_3x_the_dataloader_and_10k_images_per_second(
 
 @pytest.mark.gpu
 def test_cuda_paper_preset_epoch_of_60k_images_under_10_seconds() -> None:
-    """Issue 11: a 1-epoch trial of the paper preset on the 60,000 Fashion-MNIST training
+    """Target: a 1-epoch trial of the paper preset on the 60,000 Fashion-MNIST training
     images, start-up included (a fresh interpreter: imports, data, CUDA context, evaluation)."""
     if not Path("/usr/share/datasets/fashion-mnist").is_dir():
         pytest.skip("dataset-fashion-mnist not installed")
