@@ -5,12 +5,12 @@
 reporting an :class:`EpochReport` after every epoch so a searcher can stop weak trials.
 ``available_memory_bytes`` gives the memory a trial may plan for (its
 ``TrainConfig.memory_limit_bytes``); the trainer's own faults are the :class:`TrialError`
-subclasses of ``trainers.errors``.
+subclasses of ``common.errors`` (re-exported here).
 """
 
+from common.errors import Diverged, InsufficientMemory, TrialError, TrialTimeout
 from trainers.data import DATASETS, ImageData, load_dataset, train_val_split
 from trainers.device import available_memory_bytes, resolve_device
-from trainers.errors import Diverged, InsufficientMemory, TrialError, TrialTimeout
 from trainers.loop import EpochReport, TrainConfig, TrialResult, save_trial, train_trial
 
 __all__ = [

@@ -16,7 +16,7 @@ Memory is planned before anything trains (``trainers.planning``, from ``space.me
 counted from the plan like MACs): with ``TrainConfig.memory_limit_bytes``, the step runs in the
 largest micro-batches whose estimated peak fits the limit less the data set, accumulating
 gradients to keep the recipe's batch (``trainers.steps``); a network that does not fit at
-micro-batch 1 raises ``trainers.errors.InsufficientMemory`` without training. Between steps the
+micro-batch 1 raises ``common.errors.InsufficientMemory`` without training. Between steps the
 loop checks for a non-finite loss (``Diverged``) and the optional ``time_limit_s``
 (``TrialTimeout``).
 """
@@ -188,7 +188,7 @@ def train_trial(
     ``stopped_early`` is True only when epochs were left to run. ``save_dir`` receives
     ``spec.json``, ``weights.pt`` (the state dict, on the CPU) and ``result.json``.
     Raises ``InsufficientMemory`` (before training), ``Diverged`` and ``TrialTimeout``
-    (``trainers.errors``); CUDA out-of-memory propagates as ``torch.OutOfMemoryError``.
+    (``common.errors``); CUDA out-of-memory propagates as ``torch.OutOfMemoryError``.
     """
     _check_data(spec, train, val)
     device = resolve_device(config.device)

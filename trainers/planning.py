@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from common.errors import InsufficientMemory
+from common.units import format_bytes
 from space import ArchSpec
 from space.memory import MemoryEstimate, choose_micro_batch, estimate_memory, largest_batch
 from trainers.data import ImageData
 from trainers.device import resolve_device
-from trainers.errors import InsufficientMemory, format_bytes
 from trainers.speed import SpeedPlan, plan_speed
 from trainers.steps import micro_batches
 

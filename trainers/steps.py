@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.errors import Diverged, TrialTimeout
 from trainers.augment import BatchTransform
 from trainers.device import autocast
-from trainers.errors import Diverged, TrialTimeout
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from typing import Any
 import click
 
 from common.bounds import check_train_options
-from common.errors import UserError
+from common.errors import InsufficientMemory, TrialError, UserError
+from common.units import format_bytes
 from search.cli.spec_options import spec_from_options, spec_options
 from trainers import (
     DATASETS,
@@ -35,7 +36,6 @@ from trainers import (
     train_val_split,
 )
 from trainers.device import available_memory_bytes, planned_bytes
-from trainers.errors import InsufficientMemory, TrialError, format_bytes
 from trainers.planning import plan_memory
 
 _DEFAULTS = TrainConfig()

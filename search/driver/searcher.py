@@ -1,7 +1,7 @@
 """A Ray Tune ``Searcher`` that asks Optuna for candidates and tells it what happened.
 
 Written instead of Ray's ``OptunaSearch`` (ray/tune/search/optuna/optuna_search.py) because that
-bridge gets three things wrong for this project:
+bridge gets the traps of issue 6 wrong for this project:
 - it tells COMPLETE with whatever result came last, so a trial the scheduler stopped after one
   epoch would enter the Pareto front with a half-trained accuracy. Here COMPLETE needs the
   trainable's own final report (``final`` and ``done_epochs == epochs``); anything else that
@@ -11,7 +11,8 @@ bridge gets three things wrong for this project:
 - it cannot record why a trial failed or re-queue interrupted ones.
 
 Faults: a trial that errors is FAIL with the one-line reason
-:class:`~search.driver.watch.TrialWatch` reads from Ray's record of the error; only trials the
+:class:`~search.driver.watch.TrialWatch` reads from Ray's record of the error, or PRUNED
+"infeasible" when its fault's kind says the candidate does not fit in memory at all; only trials the
 driver itself stops (Ctrl-C / SIGTERM) and trials a dead driver left RUNNING are re-queued, once.
 Several drivers may search one study: this one holds a lease on each trial it runs
 (``search.study.lease``), counts the live trials of the others towards ``--trials``, and recovers
@@ -35,6 +36,7 @@ import sqlalchemy.exc
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from common.errors import Fault, FaultKind
 from search.driver.overhead import OVERHEAD_ATTRS, with_overhead
 from search.driver.watch import TrialWatch
 from search.strategy.planner import FINISHED, WAIT, Candidate, Planner
@@ -52,7 +54,6 @@ from search.study.ledger import (
 # what a database that cannot be written (full disk, lost server) raises through Optuna
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
 NO_REPORT = "ended before it reported anything"
-MEMORY_INFEASIBLE = "memory:"  # trainers.errors.InsufficientMemory's prefix
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,14 @@ def classify(
     error: bool,
     epochs: int,
     interrupted: bool,
-    error_reason: str | None = None,
+    fault: Fault | None = None,
 ) -> Outcome:
     """Map Ray's end-of-trial notification to the study schema (pure; unit-tested).
 
-    Only the driver's own stop (``interrupted``) yields "interrupted" (re-queued); an error is
-    FAIL with ``error_reason``, except the trainer's "memory: ..." (the candidate does not fit
-    even at micro-batch 1, trainers/errors.py), which is infeasible like an over-budget one; a
+    Only the driver's own stop (``interrupted``) yields "interrupted" (re-queued). An error is
+    decided by its ``fault``'s kind: :attr:`~common.errors.FaultKind.INFEASIBLE_MEMORY` (the
+    candidate does not fit even at micro-batch 1) is PRUNED "infeasible" like an over-budget
+    candidate, with the reason as its constraint; every other kind is FAIL with the reason. A
     trial that ends without any report is FAIL, not re-queued."""
     if result and result.get("fail_reason"):
         return Outcome(TrialState.FAIL, "failed", str(result["fail_reason"]))
@@ -84,10 +86,11 @@ def classify(
     if interrupted:
         return Outcome(TrialState.FAIL, "failed", INTERRUPTED)
     if error:
-        reason = error_reason or "Ray trial error (no details)"
-        if reason.startswith(MEMORY_INFEASIBLE):
-            return Outcome(TrialState.PRUNED, "infeasible", reason)
-        return Outcome(TrialState.FAIL, "failed", reason)
+        if fault is None:
+            return Outcome(TrialState.FAIL, "failed", "Ray trial error (no details)")
+        if fault.kind == FaultKind.INFEASIBLE_MEMORY:
+            return Outcome(TrialState.PRUNED, "infeasible", fault.reason)
+        return Outcome(TrialState.FAIL, "failed", fault.reason)
     if not result:
         return Outcome(TrialState.FAIL, "failed", NO_REPORT)
     return Outcome(TrialState.PRUNED, "pruned")
@@ -220,8 +223,8 @@ class StudySearcher(Searcher):
             self._release(trial)
             return
         result = with_overhead(result, self._suggested.pop(trial_id, None))
-        reason = self.watch.error_reason(trial_id) if error and self.watch else None
-        outcome = classify(result, error, self.config.epochs, self.interrupted, reason)
+        fault = self.watch.error_fault(trial_id) if error and self.watch else None
+        outcome = classify(result, error, self.config.epochs, self.interrupted, fault)
         try:
             if outcome.reason == INTERRUPTED:
                 outcome = replace(outcome, reason=interruption_reason(trial.user_attrs))

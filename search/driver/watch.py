@@ -3,19 +3,23 @@
 A trial that raises, runs out of (GPU or host) memory, loses its worker process, or hangs
 must end as FAIL with a specific reason while the search goes on. Two halves:
 
-- in the worker, :func:`failure_reason` turns any exception of the training into one line and
-  the trainable raises :class:`TrialFailed` with it (the full traceback stays in the worker's
-  log). A trainer exception whose message already starts with a reason prefix ("diverged:",
-  "timeout:", "memory:", "out of memory:") keeps its message as is;
+- in the worker, ``search.worker.faults`` turns any exception of the training into a kind and
+  one line, by the exception's type, and the trainable raises :class:`TrialFailed` with both
+  (the full traceback stays in the worker's log);
 - in the driver, Ray Tune passes a trial's error to the searcher only as ``error=True``
   (``TuneController._process_trial_failure`` calls ``Searcher.on_trial_complete(trial_id,
   error=True)`` after ``Trial.handle_error`` has written the exception to the trial's
   ``error.pkl`` / ``error.txt``). :class:`TrialWatch`, a Tune ``Callback``, keeps the ``Trial``
-  objects so the searcher can read that error and :func:`ray_error_reason` can name it: the
-  trial's own :class:`TrialFailed` line, "out of memory: ..." when Ray's memory monitor killed the
-  worker (``ray.exceptions.OutOfMemoryError`` or an actor death that says so), "worker died: ..."
-  for a worker process that vanished (SIGKILL, a segfault: the signal is named when the worker's
-  faulthandler wrote it to its log), and "timeout: ..." for a trial the watch stopped itself.
+  objects so the searcher can read that error and :func:`ray_error_fault` can name it as a
+  :class:`~common.errors.Fault`: the trial's own :class:`TrialFailed` (its kind and line),
+  "out of memory: ..." (kind memory) when Ray's memory monitor killed the worker
+  (``ray.exceptions.OutOfMemoryError`` or an actor death that says so), "worker died: ..." (kind
+  worker-died) for a worker process that vanished (SIGKILL, a segfault: the signal is named when
+  the worker's faulthandler wrote it to its log), and "timeout: ..." (kind timeout) for a trial
+  the watch stopped itself. Ray's other errors are kind error.
+
+Ray's error texts are read only to word the reason and to recognise Ray's own faults; the
+searcher decides by the kind alone.
 
 The timeout is enforced by the driver, not the trial, so a step that hangs (a deadlock, a stuck
 kernel, a stopped process) is still stopped: past ``--trial-timeout`` plus a short grace (for a
@@ -33,7 +37,8 @@ from typing import Any
 
 from ray.tune import Callback
 
-from search.worker.faults import TrialFailed, failure_reason, one_line
+from common.errors import KIND_NOTE, Fault, FaultKind, TrialFailed
+from search.worker.faults import failure_fault, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -47,34 +52,48 @@ FATAL_SIGNALS = {
 }
 
 
-def ray_error_reason(error: BaseException | None, text: str, logs_dir: Path | None) -> str:
-    """The one-line reason for a trial that Ray reports as errored.
+def ray_error_fault(error: BaseException | None, text: str, logs_dir: Path | None) -> Fault:
+    """The kind and one-line reason of a trial that Ray reports as errored.
 
     ``error`` is the exception Ray pickled for the trial (None when it pickled none, e.g. for
     an ``OutOfMemoryError`` raised while the trial's actor was created); ``text`` is what Ray
     wrote to the trial's ``error.txt``; ``logs_dir`` is Ray's session log directory of this
     node (None when unknown), where a dead local worker's faulthandler output may name a signal.
+
+    When only the text of the trial's :class:`TrialFailed` survived (no pickled exception), its
+    kind is read from the note it adds to its traceback (:data:`~common.errors.KIND_NOTE`); a
+    text without that note is kind error, the safe side: FAIL, never a silent "infeasible".
     """
     from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError
 
     if isinstance(error, RayTaskError):
         cause = getattr(error, "cause", None)
         if isinstance(cause, TrialFailed):
-            return one_line(str(cause))
+            return Fault(cause.kind, one_line(str(cause)))
         if isinstance(cause, OutOfMemoryError | RayActorError):
             error = cause
         elif isinstance(cause, BaseException):
-            return failure_reason(cause)
+            return failure_fault(cause)
     full = str(error) if error is not None else text
     failed = re.search(r"TrialFailed: (.+)", full)
     if failed:
-        return one_line(failed.group(1))
+        return Fault(_noted_kind(full), one_line(failed.group(1)))
     if isinstance(error, OutOfMemoryError) or "low on memory" in full.lower():
-        return memory_monitor_reason(full)
+        return Fault(FaultKind.MEMORY, memory_monitor_reason(full))
     if isinstance(error, RayActorError) or "actor died" in full.lower():
-        return worker_died_reason(full, logs_dir)
+        return worker_died_fault(full, logs_dir)
     name = type(error).__name__ if error is not None else "Ray error"
-    return f"{name}: {one_line(_first_line(full))}"
+    kind = error.kind if isinstance(error, TrialFailed) else FaultKind.ERROR
+    return Fault(kind, f"{name}: {one_line(_first_line(full))}")
+
+
+def _noted_kind(text: str) -> FaultKind:
+    """The kind a :class:`TrialFailed`'s traceback note names in ``text``, else error."""
+    noted = re.search(rf"^\s*{re.escape(KIND_NOTE)}([\w-]+)\s*$", text, re.MULTILINE)
+    try:
+        return FaultKind(noted.group(1)) if noted else FaultKind.ERROR
+    except ValueError:  # a kind this version does not know
+        return FaultKind.ERROR
 
 
 def memory_monitor_reason(text: str) -> str:
@@ -88,26 +107,29 @@ def memory_monitor_reason(text: str) -> str:
     return f"out of memory: {detail}; lower --batch-size or --concurrency"
 
 
-def worker_died_reason(text: str, logs_dir: Path | None) -> str:
-    """ "worker died: ..." naming the process, and the signal when its log says which."""
+def worker_died_fault(text: str, logs_dir: Path | None) -> Fault:
+    """ "worker died: ..." naming the process, and the signal when its log says which; an actor
+    death that Ray's memory monitor caused is kind memory."""
     pid_match = re.search(r"\bpid[:=]\s*(\d+)", text, re.IGNORECASE)
     pid = int(pid_match.group(1)) if pid_match else None
     ip_match, node_ip = re.search(r"\bip: ([\w.:-]+)", text), _node_ip()
     if ip_match and node_ip is not None and ip_match.group(1) != node_ip:
         logs_dir = None  # it ran on another node: its log is not here
     if "killed by `ray.kill`" in text:
-        return f"worker died: process {pid} was killed with ray.kill"
+        return Fault(FaultKind.WORKER_DIED, f"worker died: process {pid} was killed with ray.kill")
     if "low on memory" in text.lower() or "out_of_memory" in text.lower():
-        return memory_monitor_reason(text)
+        return Fault(FaultKind.MEMORY, memory_monitor_reason(text))
     exit_type = re.search(r"Worker exit type: (\w+)", text)
     ray_says = f"Ray: {exit_type.group(1)}" if exit_type else "Ray: actor died"
     signal_name = _fatal_signal(logs_dir, pid)
     if signal_name:
-        return f"worker died: process {pid} crashed with {signal_name} ({ray_says})"
-    return (
-        f"worker died: process {pid} was killed without a trace (SIGKILL: kill -9 or the "
-        f"kernel's OOM killer; {ray_says})"
-    )
+        reason = f"worker died: process {pid} crashed with {signal_name} ({ray_says})"
+    else:
+        reason = (
+            f"worker died: process {pid} was killed without a trace (SIGKILL: kill -9 or the "
+            f"kernel's OOM killer; {ray_says})"
+        )
+    return Fault(FaultKind.WORKER_DIED, reason)
 
 
 def _fatal_signal(logs_dir: Path | None, pid: int | None) -> str | None:
@@ -160,7 +182,7 @@ class TrialWatch(Callback):
         self._trials: list[Any] = []
         self._known: dict[str, Any] = {}
         self._started: dict[str, float] = {}
-        self._timed_out: dict[str, str] = {}
+        self._timed_out: dict[str, Fault] = {}
 
     # ----- Tune's Callback interface ----------------------------------------------------------
     def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
@@ -182,19 +204,19 @@ class TrialWatch(Callback):
         self._started.pop(trial.trial_id, None)
 
     # ----- for the searcher -------------------------------------------------------------------
-    def error_reason(self, trial_id: str) -> str:
-        """Why Ray says the trial errored, in one line (see :func:`ray_error_reason`)."""
+    def error_fault(self, trial_id: str) -> Fault:
+        """Why Ray says the trial errored: its kind and one line (see :func:`ray_error_fault`)."""
         if trial_id in self._timed_out:
             return self._timed_out[trial_id]
         trial = self._trial(trial_id)
         if trial is None:
-            return "Ray trial error (no details recorded)"
+            return Fault(FaultKind.ERROR, "Ray trial error (no details recorded)")
         try:
             error, text = _recorded_error(trial)
-            return ray_error_reason(error, text, self.logs_dir)
+            return ray_error_fault(error, text, self.logs_dir)
         except Exception:  # a reason must never crash the search
             logger.warning("reading the error of trial %s failed", trial_id, exc_info=True)
-            return "Ray trial error (its record could not be read)"
+            return Fault(FaultKind.ERROR, "Ray trial error (its record could not be read)")
 
     # ----- internals --------------------------------------------------------------------------
     def _trial(self, trial_id: str) -> Any:
@@ -212,9 +234,10 @@ class TrialWatch(Callback):
             if ran < self.time_limit_s + self.grace_s:
                 continue
             del self._started[trial_id]
-            self._timed_out[trial_id] = (
+            self._timed_out[trial_id] = Fault(
+                FaultKind.TIMEOUT,
                 f"timeout: ran {ran:.0f} s, over --trial-timeout {self.time_limit_s:g} s; "
-                "stopped by the driver"
+                "stopped by the driver",
             )
             trial = self._trial(trial_id)
             actor = getattr(getattr(trial, "temporary_state", None), "ray_actor", None)

@@ -1,34 +1,39 @@
-"""A trial's failure, in the worker: one line that says why (the traceback stays in the log).
+"""A trial's failure, in the worker: its kind and one line that says why (the traceback stays in
+the log).
 
-Any exception of the training becomes :class:`TrialFailed` with a one-line reason; a trainer
-exception whose message already starts with a reason prefix ("diverged:", "timeout:",
-"memory:", "out of memory:") keeps its message as is.
+The kind and the reason come from the exception's type: a trainer fault (a
+:class:`~common.errors.TrialError`) gives its own ``kind`` and message; the CUDA or host
+allocator running out of memory gives :attr:`~common.errors.FaultKind.MEMORY` with
+"out of memory: ..."; anything else gives :attr:`~common.errors.FaultKind.ERROR` with
+"ExceptionType: message". The trainable raises :class:`~common.errors.TrialFailed` with both.
 """
 
 from __future__ import annotations
 
-# reasons a trainer (trainers/errors.py) or this module already phrases itself
-REASON_PREFIXES = ("diverged:", "timeout:", "memory:", "out of memory:", "worker died:")
+from common.errors import Fault, FaultKind, TrialError
+
 MAX_REASON = 300
-# faulthandler's names for the fatal signals (CPython Python/faulthandler.c)
-
-
-class TrialFailed(Exception):
-    """Raised by the trainable with the one-line reason (one ``str`` argument: picklable)."""
 
 
 def one_line(text: str, limit: int = MAX_REASON) -> str:
     return " ".join(str(text).split())[:limit]
 
 
-def failure_reason(exc: BaseException) -> str:
-    """One line for an exception of the training: prefixed messages as is, "out of memory: ..."
-    for CUDA / CPU allocator OOM, else "ExceptionType: message"."""
+def failure_fault(exc: BaseException) -> Fault:
+    """The kind and the one-line reason of an exception of the training."""
     import torch
 
     message = one_line(str(exc))
-    if message.startswith(REASON_PREFIXES):
-        return message
+    if isinstance(exc, TrialError):
+        return Fault(exc.kind, message)
+    # the host allocator raises a plain RuntimeError ("DefaultCPUAllocator: ... out of memory")
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in message.lower():
-        return f"out of memory: {message}"
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        return Fault(FaultKind.MEMORY, f"out of memory: {message}")
+    return Fault(
+        FaultKind.ERROR, f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    )
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Just the reason of :func:`failure_fault`."""
+    return failure_fault(exc).reason

@@ -1,16 +1,17 @@
 """The Ray Tune trainable: a thin adapter from one Ray trial to ``trainers.train_trial``.
 
-It never touches the study (only the driver writes it); it only reports:
+It never touches the study (only the driver writes it, issue 6 item 6); it only reports:
 - after every epoch but the last, ``{"accuracy", "loss", "epoch", "done_epochs", ...}`` so the
   ASHA scheduler can stop weak trials and the driver can store the accuracy live;
 - after the last epoch, one final report with ``"final": True`` and the whole ``TrialResult``.
   The driver calls a trial COMPLETE only when it sees this report with ``done_epochs == epochs``;
   a trial stopped by the scheduler never sends it, so it is stored PRUNED, never COMPLETE with a
   half-trained accuracy (the trap of Ray's own OptunaSearch, which trusts any last result);
-- on an error, no report: it raises :class:`~search.worker.faults.TrialFailed` with the one-line
-  reason (``"out of memory: ..."`` for CUDA OOM, a trainer's "diverged: ..." as is), which Ray
-  hands to the driver as the trial's error; the full traceback goes to the worker's log. (A
-  report without the metrics would make Ray Tune's strict metric check abort the whole search.)
+- on an error, no report: it raises :class:`~common.errors.TrialFailed` with the fault's kind
+  and one-line reason (``search.worker.faults``: ``"out of memory: ..."`` for CUDA OOM, a
+  trainer's "diverged: ..." as is), which Ray hands to the driver as the trial's error; the full
+  traceback goes to the worker's log. (A report without the metrics would make Ray Tune's strict
+  metric check abort the whole search.)
   Faults that kill the process (memory monitor, SIGKILL, segfault, ``--trial-timeout``) are
   named by the driver (``search.driver.watch``).
 """
@@ -26,7 +27,8 @@ from typing import Any
 
 import torch
 
-from search.worker.faults import TrialFailed, failure_reason
+from common.errors import TrialFailed
+from search.worker.faults import failure_fault
 from space import ArchSpec
 from trainers.data import ImageData
 from trainers.device import available_memory_bytes
@@ -56,7 +58,7 @@ def run_trial(
     report: Reporter | None = None,
 ) -> None:
     """Train ``config["spec"]`` with ``config["seed"]``: reports per epoch and a final report;
-    a failure raises :class:`TrialFailed` with its one-line reason."""
+    a failure raises :class:`TrialFailed` with its kind and one-line reason."""
     if report is None:
         from ray import tune
 
@@ -96,7 +98,8 @@ def run_trial(
         result = train_trial(spec, train, val, train_config, on_epoch=on_epoch, save_dir=save_dir)
     except Exception as exc:  # any trial error fails this trial only; the search goes on
         traceback.print_exc(file=sys.stderr)  # Ray keeps the worker's stderr in its logs
-        raise TrialFailed(failure_reason(exc)) from None
+        fault = failure_fault(exc)
+        raise TrialFailed(fault.reason, fault.kind) from None
     report(
         {
             **common,

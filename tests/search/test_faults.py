@@ -1,4 +1,4 @@
-"""One-line fault reasons (search/faults.py) from Ray's own error texts, and --trial-timeout.
+"""Faults (kind and one-line reason, search/driver/watch.py) from Ray's errors, and --trial-timeout.
 
 The texts are what Ray 2.60 wrote for real faults on this project's searches (memory monitor,
 SIGKILL, ray.kill); the end-to-end behaviour is tested through real Ray in test_faults_ray.py.
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import Fault, FaultKind, TrialFailed
 from search.cli import main
 from search.driver.run import storage_error_message
-from search.driver.watch import ray_error_reason
-from search.worker.faults import TrialFailed
+from search.driver.watch import ray_error_fault
 
 MEMORY_MONITOR = """1 worker(s) were killed due to the node running low on memory. Memory on the
 node (IP: 127.0.0.1, ID: 0827) was 2.92GB used / 23.54GB limit (0.123976)
@@ -30,6 +30,10 @@ ACTOR_DIED = """The actor died unexpectedly before finishing this task.
 \tip: 127.0.0.1
 The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR Worker exit
 detail: Worker unexpectedly exits with a connection error code 2. End of file."""
+
+
+def ray_error_reason(error: BaseException | None, text: str, logs_dir: Path | None) -> str:
+    return ray_error_fault(error, text, logs_dir).reason
 
 
 def test_reasons_from_rays_error_texts(tmp_path: Path) -> None:
@@ -57,6 +61,56 @@ def test_reasons_from_rays_error_texts(tmp_path: Path) -> None:
     )
     assert ray_error_reason(None, text, None) == "diverged: nan"
     assert ray_error_reason(TrialFailed("x"), "", None) == "TrialFailed: x"
+
+
+def test_kinds_of_rays_own_faults(tmp_path: Path) -> None:
+    assert ray_error_fault(None, MEMORY_MONITOR, None).kind == FaultKind.MEMORY
+    assert ray_error_fault(None, ACTOR_DIED, tmp_path).kind == FaultKind.WORKER_DIED
+    killed = ACTOR_DIED.split("The actor is dead")[0] + "killed by `ray.kill`."
+    assert ray_error_fault(None, killed, None).kind == FaultKind.WORKER_DIED
+    # an actor death that Ray's memory monitor caused is out of memory, not a vanished worker
+    monitor_kill = ACTOR_DIED + "\nThe actor's worker was killed: the node is low on memory."
+    assert ray_error_fault(None, monitor_kill, None).kind == FaultKind.MEMORY
+    other = ray_error_fault(None, "ray.exceptions.RaySystemError: GCS down\nmore", None)
+    assert other == Fault(FaultKind.ERROR, "Ray error: ray.exceptions.RaySystemError: GCS down")
+
+
+def raised_in_a_ray_task(cause: BaseException) -> BaseException:
+    """``cause`` as Ray hands it to the driver: a pickled ``RayTaskError`` dual instance."""
+    import ray.cloudpickle as cloudpickle
+    from ray.exceptions import RayTaskError
+
+    try:
+        raise cause
+    except BaseException as exc:
+        import traceback
+
+        error = RayTaskError("train", traceback.format_exc(), exc).as_instanceof_cause()
+    return cloudpickle.loads(cloudpickle.dumps(error))
+
+
+@pytest.mark.parametrize("kind", list(FaultKind))
+def test_a_pickled_trial_failed_gives_its_own_kind(kind: FaultKind) -> None:
+    # the reason's wording does not matter: "memory: ..." under kind error stays an error
+    error = raised_in_a_ray_task(TrialFailed("memory: needs 9 GiB at micro-batch 1", kind))
+    fault = ray_error_fault(error, "", None)
+    assert fault == Fault(kind, "memory: needs 9 GiB at micro-batch 1")
+
+
+def test_the_kind_survives_in_rays_error_text_alone() -> None:
+    error = raised_in_a_ray_task(TrialFailed("memory: needs 9 GiB", FaultKind.INFEASIBLE_MEMORY))
+    text = str(error)  # what Ray writes to the trial's error.txt
+    assert ray_error_fault(None, text, None) == Fault(
+        FaultKind.INFEASIBLE_MEMORY, "memory: needs 9 GiB"
+    )
+    # a text without the note (an older worker) is a plain error: FAIL, never "infeasible"
+    bare = "ray::ImplicitFunc.train()\nsearch.worker.faults.TrialFailed: memory: needs 9 GiB\n"
+    assert ray_error_fault(None, bare, None) == Fault(FaultKind.ERROR, "memory: needs 9 GiB")
+
+
+def test_another_exception_from_the_task_is_named_by_its_type() -> None:
+    fault = ray_error_fault(raised_in_a_ray_task(ValueError("bad\nvalue")), "", None)
+    assert fault == Fault(FaultKind.ERROR, "ValueError: bad value")
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "1e9"])

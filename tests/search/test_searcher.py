@@ -8,6 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from common.errors import Fault, FaultKind
 from search.config import SearchConfig
 from search.driver.searcher import StudySearcher, classify
 from search.strategy.planner import Planner
@@ -78,7 +79,8 @@ def test_classify_needs_the_trainables_final_report_for_complete() -> None:
     oom = classify({"fail_reason": "out of memory: CUDA"}, False, 3, False)
     assert (oom.state, oom.reason) == (TrialState.FAIL, "out of memory: CUDA")
     assert classify(None, True, 3, False).state == TrialState.FAIL
-    died = classify(None, True, 3, False, "worker died: process 7 crashed with SIGSEGV")
+    segfault = Fault(FaultKind.WORKER_DIED, "worker died: process 7 crashed with SIGSEGV")
+    died = classify(None, True, 3, False, segfault)
     assert (died.state, died.reason) == (
         TrialState.FAIL,
         "worker died: process 7 crashed with SIGSEGV",
@@ -87,8 +89,44 @@ def test_classify_needs_the_trainables_final_report_for_complete() -> None:
     assert classify(epoch(1, 0.5), False, 3, True).reason == "interrupted"
     assert classify(None, False, 3, True).reason == "interrupted"
     assert classify(None, False, 3, False).reason == "ended before it reported anything"
-    too_big = classify(None, True, 3, False, "memory: needs 9.1 GB at micro-batch 1, 4 GB free")
+    needs = "memory: needs 9.1 GB at micro-batch 1, 4 GB free"
+    too_big = classify(None, True, 3, False, Fault(FaultKind.INFEASIBLE_MEMORY, needs))
     assert (too_big.state, too_big.status) == (TrialState.PRUNED, "infeasible")
+
+
+@pytest.mark.parametrize("kind", list(FaultKind))
+def test_classify_decides_an_error_by_its_fault_kind_alone(kind: FaultKind) -> None:
+    # the same wording under every kind: only infeasible-memory is PRUNED "infeasible"
+    for reason in ("memory: needs 9.1 GB at micro-batch 1", "out of memory: CUDA", "x"):
+        outcome = classify(None, True, 3, False, Fault(kind, reason))
+        assert outcome.reason == reason
+        if kind == FaultKind.INFEASIBLE_MEMORY:
+            assert (outcome.state, outcome.status) == (TrialState.PRUNED, "infeasible")
+        else:
+            assert (outcome.state, outcome.status) == (TrialState.FAIL, "failed")
+
+
+def test_an_infeasible_memory_fault_is_stored_pruned_with_its_constraint(tmp_path: Path) -> None:
+    study, searcher, events = make(tmp_path)
+    needs = "memory: needs 9.1 GiB at micro-batch 1, 4.0 GiB available"
+    faults = FixedFaults({"a": Fault(FaultKind.INFEASIBLE_MEMORY, needs)})
+    searcher.watch = faults  # type: ignore[assignment]
+    n = searcher.suggest("a")["number"]
+    searcher.on_trial_complete("a", None, error=True)
+    trial = study.trials[n]
+    assert trial.state == TrialState.PRUNED and trial.user_attrs["status"] == "infeasible"
+    assert trial.user_attrs["constraint"] == needs and "fail_reason" not in trial.user_attrs
+    assert events[-1][0] == "infeasible"
+
+
+class FixedFaults:
+    """A stand-in for ``TrialWatch`` that knows each trial's fault in advance."""
+
+    def __init__(self, faults: dict[str, Fault]) -> None:
+        self.faults = faults
+
+    def error_fault(self, trial_id: str) -> Fault:
+        return self.faults[trial_id]
 
 
 def test_complete_trial_has_values_and_the_schema_attrs(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import torch
 
-from search.worker.faults import TrialFailed
-from search.worker.trial import TrialSettings, failure_reason, run_trial
+from common.errors import Diverged, FaultKind, InsufficientMemory, TrialFailed, TrialTimeout
+from search.worker.faults import failure_fault, failure_reason
+from search.worker.trial import TrialSettings, run_trial
 from space import ArchSpec
 from trainers.data import load_dataset, train_val_split
 
@@ -49,6 +50,7 @@ def test_a_failing_trial_raises_its_one_line_reason(data: tuple[Any, Any]) -> No
     assert reports == []  # no report without metrics: Ray's strict metric check would abort
     reason = str(failed.value)
     assert reason.startswith("UserError: the spec has classes=5") and "\n" not in reason
+    assert failed.value.kind == FaultKind.ERROR and failed.value.reason == reason
 
 
 def test_out_of_memory_reasons() -> None:
@@ -59,7 +61,32 @@ def test_out_of_memory_reasons() -> None:
         "out of memory: "
     )
     assert failure_reason(ValueError("bad\nthing")) == "ValueError: bad thing"
-    # trainer exceptions that already say what happened keep their message (trainers/errors.py)
-    for message in ("diverged: loss is nan at step 3", "timeout: 61 s > 60 s", "memory: 3 GB"):
-        assert failure_reason(RuntimeError(message)) == message
+    # trainer exceptions that already say what happened keep their message (common/errors.py)
+    for fault in (
+        Diverged(1, 3, float("nan")),
+        TrialTimeout(60, 61, 1, 3),
+        InsufficientMemory(3, 2),
+    ):
+        assert failure_reason(fault) == str(fault)
     assert failure_reason(KeyError()) == "KeyError"
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "reason"),
+    [
+        (Diverged(2, 5, float("inf")), FaultKind.DIVERGED, "diverged: loss is inf at epoch 2"),
+        (TrialTimeout(60, 61.5, 1, 3), FaultKind.TIMEOUT, "timeout: 61.5 s exceeds"),
+        (InsufficientMemory(2048, 1024), FaultKind.INFEASIBLE_MEMORY, "memory: needs 2.0 KiB"),
+        (torch.OutOfMemoryError("CUDA out of memory."), FaultKind.MEMORY, "out of memory: CUDA"),
+        (RuntimeError("CPUAllocator: out of memory"), FaultKind.MEMORY, "out of memory: CPU"),
+        (ValueError("bad"), FaultKind.ERROR, "ValueError: bad"),
+        # the kind comes from the type, never from how a message happens to start
+        (RuntimeError("diverged: nan"), FaultKind.ERROR, "RuntimeError: diverged: nan"),
+        (RuntimeError("memory: 3 GB"), FaultKind.ERROR, "RuntimeError: memory: 3 GB"),
+    ],
+)
+def test_the_fault_kind_comes_from_the_exception_type(
+    exc: BaseException, kind: FaultKind, reason: str
+) -> None:
+    fault = failure_fault(exc)
+    assert fault.kind == kind and fault.reason.startswith(reason)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from common.errors import UserError
+from common.errors import Diverged, InsufficientMemory, TrialTimeout, UserError
 from space import ArchSpec, build_model
 from space.memory import estimate_memory
 from tests.trainers.random_data import random_data
@@ -23,7 +23,6 @@ from trainers.device import (
     cgroup_headroom,
     meminfo_available,
 )
-from trainers.errors import Diverged, InsufficientMemory, TrialTimeout
 from trainers.steps import train_step
 
 TINY = ArchSpec(expansion=1, resolution=8, classes=3)

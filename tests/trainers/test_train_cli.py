@@ -149,5 +149,5 @@ def test_divergence_is_one_error_line(
     assert "Traceback" not in err
     assert err.strip().splitlines()[1:] == [
         "error: diverged: loss is nan at epoch 1 step 2; "
-        "a lower --lr or a smaller network may train"
+        "a lower learning rate (lr) or a smaller network may train"
     ]
