@@ -1,11 +1,18 @@
-"""The sane maxima of every numeric `search` option, with the reason for each.
+"""The sane maxima of every numeric `search` option, with the reason for each, in one place.
 
-A value above its maximum is one ``UserError`` line naming the maximum, raised before any file,
-database or Ray runtime is touched. The budget's maximum lives beside ``fit_phi`` in
-``space.fit`` (``MAX_BUDGET_MACS``); phi's and the resolution's beside ``ArchSpec`` in
-``space.spec`` (``MAX_PHI`` = 8, ``MAX_RESOLUTION`` = 1024 px). The README's "Limits" table
-repeats these numbers.
+A value above its maximum is one ``UserError`` line naming the maximum, raised where the value
+enters (a command's flags, ``SearchConfig`` for `search run`, ``ArchSpec`` for spec fields) and
+before any file, database or Ray runtime is touched. The README's "Limits" table repeats these
+numbers.
 
+- ``MAX_BUDGET_MACS`` = 1e14: the largest network the default search space builds at
+  phi = ``MAX_PHI`` (condconv, e=6, m=8, r=2, dense 5x5 middle conv, coefficients on the compound
+  constraint within its 10 % tolerance: alpha=1.01, beta=1.02, gamma=1.447, 100 classes) counts
+  1.21e13 MACs; above it every candidate scales to ``MAX_PHI`` and the budget binds nothing.
+  1e14 leaves room for wider tolerances and pinned resolutions, and is ~2,700x EfficientNet-B7.
+- ``MAX_PHI`` = 8: 2**8 = 256x the baseline's MACs; larger networks come from a larger budget,
+  not a larger phi.
+- ``MAX_RESOLUTION`` = 1024 px: 18x the 56 px baseline resolution.
 - ``MAX_EPOCHS`` = 1000: EfficientNet's ImageNet recipe trains 350 epochs (Tan & Le 2019, sec. 5.2)
   and a search trial is a short proxy run; more than 1000 is a typo, not a search.
 - ``MAX_TRIALS`` = 10,000: Optuna's TPE refits its Parzen estimators on every finished trial for
@@ -26,6 +33,8 @@ repeats these numbers.
 - ``MAX_STUDY_NAME`` = 512 characters: Optuna's ``studies.study_name`` column length.
 - ``MAX_TRIAL_TIMEOUT_S`` = one week: ``--trial-timeout`` guards against hung trials; a search
   trial is a short proxy run, so a longer limit is no limit.
+- ``MAX_TEXT_BYTES`` = 1 MiB per spec, space or preset file: they are a few hundred bytes, so the
+  cap refuses a weights file or a data set passed by mistake before reading it.
 
 Every float must be finite: NaN and infinity are refused by name.
 """
@@ -37,6 +46,9 @@ from typing import Any
 
 from common.errors import UserError
 
+MAX_BUDGET_MACS = 10**14
+MAX_PHI = 8.0
+MAX_RESOLUTION = 1024
 MAX_EPOCHS = 1000
 MAX_TRIALS = 10_000
 MAX_SUBSET = 10_000_000
@@ -48,6 +60,7 @@ MAX_SEED = 2**31 - 1
 MAX_THREADS = 1024
 MAX_STUDY_NAME = 512
 MAX_TRIAL_TIMEOUT_S = 7 * 24 * 3600.0
+MAX_TEXT_BYTES = 2**20
 
 
 def check_int(name: str, value: Any, low: int, high: int, flag: str) -> int:
@@ -60,23 +73,76 @@ def check_int(name: str, value: Any, low: int, high: int, flag: str) -> int:
 
 
 def check_float(
-    name: str, value: Any, low: float, high: float, flag: str, *, open_low: bool = False
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    flag: str,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
 ) -> float:
-    """``value`` as a finite float in [low, high] (``(low, high]`` with ``open_low``)."""
+    """``value`` as a finite float in [low, high]; ``open_low`` / ``open_high`` exclude an end.
+
+    ``high = math.inf`` is a lower bound only (a value with no maximum of its own, such as a
+    learning rate); the message then says "a number > low" (or ">=").
+    """
     number = _finite_number(name, value, flag)
     above_low = number > low if open_low else number >= low
-    if not (above_low and number <= high):
-        bracket = "(" if open_low else "["
-        raise UserError(
-            f"{name}={value!r} is out of range; pass {flag} as a number in "
-            f"{bracket}{low:g}, {high:g}]"
-        )
+    below_high = number < high if open_high else number <= high
+    if not (above_low and below_high):
+        if math.isinf(high):
+            wanted = f"{'>' if open_low else '>='} {low:g}"
+        else:
+            wanted = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        raise UserError(f"{name}={value!r} is out of range; pass {flag} as a number {wanted}")
     return number
 
 
 def check_finite(name: str, value: Any, flag: str) -> float:
     """A finite number (no range): NaN, infinity and non-numbers are refused."""
     return _finite_number(name, value, flag)
+
+
+def check_budget(budget_macs: float) -> int:
+    """The budget as an int; UserError for non-numbers, NaN, <= 0 and above MAX_BUDGET_MACS."""
+    number = math.nan
+    if isinstance(budget_macs, int | float) and not isinstance(budget_macs, bool):
+        try:
+            number = float(budget_macs)
+        except OverflowError:  # an int beyond float range: certainly above the maximum
+            number = 10.0 * MAX_BUDGET_MACS
+    if not math.isfinite(number) or number <= 0:
+        raise UserError(
+            f"budget {budget_macs!r} is not a positive number of MACs; "
+            f"pass e.g. --budget-flops 2.6e9 (at most {MAX_BUDGET_MACS:.0e})"
+        )
+    if number > MAX_BUDGET_MACS:
+        raise UserError(
+            f"budget {number:.4g} MACs is above the maximum {MAX_BUDGET_MACS:.0e} (the "
+            f"largest network of the search space at phi={MAX_PHI:g} has 1.2e13 MACs); pass a "
+            "smaller --budget-flops"
+        )
+    return int(number)
+
+
+def check_training(
+    *, epochs: Any, batch_size: Any, seed: Any, subset: Any, val_fraction: Any
+) -> None:
+    """The training numbers that both `search run` (``SearchConfig``) and `search train` take
+    from the user, checked by one rule: same ranges, same messages, same flags named.
+
+    The trainer checks only what these cannot know: ``subset`` against the data set's size
+    and a spec's classes against the data set's (``trainers.data``).
+    """
+    check_int("epochs", epochs, 1, MAX_EPOCHS, "--epochs")
+    check_int("batch_size", batch_size, 1, MAX_BATCH_SIZE, "--batch-size")
+    check_int("seed", seed, 0, MAX_SEED, "--seed")
+    if subset is not None:
+        check_int("subset", subset, 2, MAX_SUBSET, "--subset")
+    check_float(
+        "val_fraction", val_fraction, 0.0, MAX_VAL_FRACTION, "--val-fraction", open_low=True
+    )
 
 
 def _finite_number(name: str, value: Any, flag: str) -> float:
@@ -89,25 +155,3 @@ def _finite_number(name: str, value: Any, flag: str) -> float:
     if not finite:
         raise UserError(f"{name}={value!r} is not a finite number; pass {flag} as a finite number")
     return float(value)
-
-
-def check_train_options(options: dict[str, Any]) -> None:
-    """`search train`'s numbers: the same maxima as `search run`, and finite floats."""
-    check_int("epochs", options["epochs"], 1, MAX_EPOCHS, "--epochs")
-    check_int("warmup_epochs", options["warmup_epochs"], 0, MAX_EPOCHS, "--warmup-epochs")
-    check_int("batch_size", options["batch_size"], 1, MAX_BATCH_SIZE, "--batch-size")
-    check_int("seed", options["seed"], 0, MAX_SEED, "--seed")
-    if options["subset"] is not None:
-        check_int("subset", options["subset"], 2, MAX_SUBSET, "--subset")
-    if options["threads"] is not None:
-        check_int("threads", options["threads"], 1, MAX_THREADS, "--threads")
-    check_float(
-        "val_fraction",
-        options["val_fraction"],
-        0.0,
-        MAX_VAL_FRACTION,
-        "--val-fraction",
-        open_low=True,
-    )
-    for name in ("lr", "final_lr", "weight_decay", "label_smoothing"):
-        check_finite(name, options[name], f"--{name.replace('_', '-')}")

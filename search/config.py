@@ -1,8 +1,10 @@
 """The validated configuration of one `search run`, and the part a study must keep.
 
 Everything a user can get wrong is checked here, before any file or database is touched, so a
-bad flag never leaves a half-created study behind; every number has a maximum (``common.bounds``,
-and ``space.fit.MAX_BUDGET_MACS`` for the budget) and every float must be finite.
+bad flag never leaves a half-created study behind; every number has a maximum (``common.bounds``)
+and every float must be finite. The training numbers that `search train` shares are checked by
+the same ``common.bounds.check_training``; only what needs the data set (the subset against its
+size, a pinned class count against its classes) is left to the driver, which loads it.
 ``identity()`` is what the study records in its "config" user attr: re-running under the same
 study name with a different identity is refused (see ``search.study.storage``), while operational
 settings (trials, concurrency, device, Ray address) may change between a run and its resume.
@@ -15,23 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from common.bounds import (
-    MAX_BATCH_SIZE,
     MAX_CONCURRENCY,
-    MAX_EPOCHS,
     MAX_GPUS_PER_TRIAL,
-    MAX_SEED,
     MAX_STUDY_NAME,
-    MAX_SUBSET,
     MAX_TRIAL_TIMEOUT_S,
     MAX_TRIALS,
-    MAX_VAL_FRACTION,
+    check_budget,
     check_float,
     check_int,
+    check_training,
 )
 from common.errors import UserError
-from space.fit import check_budget
 from space.searchspace import SearchSpace
-from trainers.data import DATASETS
+from trainers.data import check_dataset
 
 STRATEGIES: tuple[str, ...] = ("joint", "two-stage")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -68,20 +66,14 @@ class SearchConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "budget_macs", check_budget(self.budget_macs))
         check_int("trials", self.trials, 1, MAX_TRIALS, "--trials")
-        check_int("epochs", self.epochs, 1, MAX_EPOCHS, "--epochs")
-        check_int("concurrency", self.concurrency, 1, MAX_CONCURRENCY, "--concurrency")
-        check_int("batch_size", self.batch_size, 1, MAX_BATCH_SIZE, "--batch-size")
-        check_int("seed", self.seed, 0, MAX_SEED, "--seed")
-        if self.subset is not None:
-            check_int("subset", self.subset, 2, MAX_SUBSET, "--subset")
-        check_float(
-            "val_fraction",
-            self.val_fraction,
-            0.0,
-            MAX_VAL_FRACTION,
-            "--val-fraction",
-            open_low=True,
+        check_training(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            subset=self.subset,
+            val_fraction=self.val_fraction,
         )
+        check_int("concurrency", self.concurrency, 1, MAX_CONCURRENCY, "--concurrency")
         for name, value in (
             ("dataset", self.dataset),
             ("strategy", self.strategy),
@@ -91,10 +83,7 @@ class SearchConfig:
         ):
             if not isinstance(value, str):
                 raise UserError(f"{name}={value!r} must be a string, e.g. --{name} NAME")
-        if self.dataset not in DATASETS:
-            raise UserError(
-                f"unknown dataset {self.dataset!r}; choose --dataset from {{{', '.join(DATASETS)}}}"
-            )
+        check_dataset(self.dataset, "--dataset")
         if self.strategy not in STRATEGIES:
             raise UserError(
                 f"unknown strategy {self.strategy!r}; choose --strategy from "

@@ -14,17 +14,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from common.bounds import MAX_PHI, check_budget
 from common.errors import UserError
 from space.macs import count_spec
-from space.spec import MAX_PHI, ArchSpec
+from space.spec import ArchSpec
 
 PHI_STEP = 0.01
-# The largest budget that means anything. The largest network the default search space
-# builds at phi = MAX_PHI (condconv, e=6, m=8, r=2, dense 5x5 middle conv, coefficients on the
-# compound constraint within its 10 % tolerance: alpha=1.01, beta=1.02, gamma=1.447, 100 classes)
-# counts 1.21e13 MACs; above it every candidate scales to phi = 8 and the budget binds nothing.
-# 1e14 leaves room for wider tolerances and pinned resolutions, and is ~2,700x EfficientNet-B7.
-MAX_BUDGET_MACS = 10**14
 
 
 @dataclass(frozen=True)
@@ -37,28 +32,6 @@ class Fit:
     @property
     def nominal_phi(self) -> float:
         return math.log2(self.budget / self.baseline_macs)
-
-
-def check_budget(budget_macs: float) -> int:
-    """The budget as an int; UserError for non-numbers, NaN, <= 0 and above MAX_BUDGET_MACS."""
-    number = math.nan
-    if isinstance(budget_macs, int | float) and not isinstance(budget_macs, bool):
-        try:
-            number = float(budget_macs)
-        except OverflowError:  # an int beyond float range: certainly above the maximum
-            number = 10.0 * MAX_BUDGET_MACS
-    if not math.isfinite(number) or number <= 0:
-        raise UserError(
-            f"budget {budget_macs!r} is not a positive number of MACs; "
-            f"pass e.g. --budget-flops 2.6e9 (at most {MAX_BUDGET_MACS:.0e})"
-        )
-    if number > MAX_BUDGET_MACS:
-        raise UserError(
-            f"budget {number:.4g} MACs is above the maximum {MAX_BUDGET_MACS:.0e} (the "
-            "largest network of the search space at phi=8 has 1.2e13 MACs); pass a smaller "
-            "--budget-flops"
-        )
-    return int(number)
 
 
 def fit_phi(spec: ArchSpec, budget_macs: float) -> Fit:

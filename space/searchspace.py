@@ -298,6 +298,13 @@ def load_space_file(path: str | Path) -> dict[str, Any]:
         text = file.read_text()
     except OSError as exc:
         raise UserError(f"cannot read --space file {str(file)!r}: {exc.strerror}") from exc
+    return parse_space_text(text, path)
+
+
+def parse_space_text(text: str, path: str | Path) -> dict[str, Any]:
+    """The mapping in a space file's ``text``, already read from ``path`` (whose suffix picks JSON
+    or TOML), so that a caller that has read and checked the file does not read it again."""
+    file = Path(path).expanduser()
     try:
         data: Any = json.loads(text) if file.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from common.bounds import MAX_PHI, MAX_RESOLUTION, check_int
 from common.errors import UserError
 from space.scaling import BASE_RESOLUTION  # the automatic resolution at phi = 0
 
@@ -37,8 +38,6 @@ MidConv = Literal["depthwise", "dense"]
 BLOCK_TYPES: tuple[str, ...] = ("standard", "se", "condconv")
 MID_CONVS: tuple[str, ...] = ("depthwise", "dense")
 KERNELS: tuple[int, ...] = (3, 5)
-MAX_PHI = 8.0
-MAX_RESOLUTION = 1024
 DEFAULT_SE_RATIO = 4  # docs/design.md's reference R
 DEFAULT_EXPERTS = 4  # docs/design.md's reference M
 
@@ -96,20 +95,20 @@ class ArchSpec:
         _check_choice("block", self.block, BLOCK_TYPES, "--block")
         _check_choice("mid_conv", self.mid_conv, MID_CONVS, "--mid-conv")
         _check_choice("kernel", self.kernel, KERNELS, "--kernel")
-        _check_int_range("expansion", self.expansion, 1, 16, "--expansion")
+        check_int("expansion", self.expansion, 1, 16, "--expansion")
         if self.block == "standard":
             object.__setattr__(self, "se_ratio", None)
         else:
             if self.se_ratio is None:
                 object.__setattr__(self, "se_ratio", DEFAULT_SE_RATIO)
-            _check_int_range("se_ratio", self.se_ratio, 1, 64, "--se-ratio")
+            check_int("se_ratio", self.se_ratio, 1, 64, "--se-ratio")
         if self.block != "condconv":
             object.__setattr__(self, "experts", None)
         else:
             if self.experts is None:
                 object.__setattr__(self, "experts", DEFAULT_EXPERTS)
-            _check_int_range("experts", self.experts, 1, 32, "--experts")
-        _check_int_range("classes", self.classes, 2, 100_000, "--classes")
+            check_int("experts", self.experts, 1, 32, "--experts")
+        check_int("classes", self.classes, 2, 100_000, "--classes")
         for name in ("alpha", "beta", "gamma"):
             value = getattr(self, name)
             if (
@@ -133,7 +132,7 @@ class ArchSpec:
             )
         object.__setattr__(self, "phi", float(self.phi))
         if self.resolution is not None:
-            _check_int_range("resolution", self.resolution, 8, MAX_RESOLUTION, "--resolution")
+            check_int("resolution", self.resolution, 8, MAX_RESOLUTION, "--resolution")
 
     # ----- derived forms -------------------------------------------------------------------
     def canonical(self) -> str:
@@ -247,10 +246,3 @@ def _check_choice(name: str, value: Any, choices: tuple[Any, ...], flag: str) ->
     if value not in choices:
         shown = ", ".join(str(c) for c in choices)
         raise UserError(f"{name}={value!r} is not supported; choose {flag} from {{{shown}}}")
-
-
-def _check_int_range(name: str, value: Any, low: int, high: int, flag: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not (low <= value <= high):
-        raise UserError(
-            f"{name}={value!r} is out of range; pass {flag} as an integer in [{low}, {high}]"
-        )

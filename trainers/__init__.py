@@ -9,7 +9,14 @@ subclasses of ``common.errors`` (re-exported here).
 """
 
 from common.errors import Diverged, InsufficientMemory, TrialError, TrialTimeout
-from trainers.data import DATASETS, ImageData, load_dataset, train_val_split
+from trainers.data import (
+    DATASETS,
+    ImageData,
+    check_classes,
+    check_dataset,
+    load_dataset,
+    train_val_split,
+)
 from trainers.device import available_memory_bytes, resolve_device
 from trainers.loop import EpochReport, TrainConfig, TrialResult, save_trial, train_trial
 
@@ -24,6 +31,8 @@ __all__ = [
     "TrialResult",
     "TrialTimeout",
     "available_memory_bytes",
+    "check_classes",
+    "check_dataset",
     "load_dataset",
     "resolve_device",
     "save_trial",

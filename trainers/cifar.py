@@ -61,7 +61,8 @@ def load_cifar(name: str, data_dir: Path) -> tuple[ImageData, ImageData]:
     if not (directory / test_file).is_file():
         raise UserError(
             f"no {name} files in {str(data_dir)!r}: expected {folder}/{test_file} (the python "
-            f"version from https://www.cs.toronto.edu/~kriz/cifar.html); pass --data-dir to it"
+            "version from https://www.cs.toronto.edu/~kriz/cifar.html); give that directory as "
+            "data_dir"
         )
     train = _read_split([directory / f for f in train_files], label_key, classes, f"{name}:train")
     test = _read_split([directory / test_file], label_key, classes, f"{name}:test")

@@ -58,6 +58,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> tuple[ImageDa
     ``data_dir`` defaults to the Debian package's directory for Fashion-MNIST and is required for
     the others (the CIFAR pickle directory or its parent; the root of an image-folder tree).
     """
+    check_dataset(name)
     if name == "fashion-mnist":
         from trainers.idx import load_fashion_mnist
 
@@ -66,30 +67,67 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> tuple[ImageDa
         from trainers.cifar import load_cifar
 
         return load_cifar(name, _required_dir(name, data_dir))
-    if name == "folder":
-        from trainers.folder import load_folder
+    from trainers.folder import load_folder
 
-        return load_folder(_required_dir(name, data_dir))
-    raise UserError(f"unknown dataset {name!r}; choose --dataset from {{{', '.join(DATASETS)}}}")
+    return load_folder(_required_dir(name, data_dir))
+
+
+def check_dataset(name: str, setting: str = "dataset") -> str:
+    """``name`` if it is one of ``DATASETS``; a UserError otherwise.
+
+    ``setting`` is what the message calls the value: the CLI passes its flag (``--dataset``),
+    library callers keep the setting's name.
+    """
+    if name not in DATASETS:
+        raise UserError(
+            f"unknown dataset {name!r}; choose {setting} from {{{', '.join(DATASETS)}}}"
+        )
+    return name
+
+
+def check_classes(
+    given: int | None, data: ImageData, dataset: str, setting: str = "classes"
+) -> int:
+    """``data``'s class count; a UserError when ``given`` (None: not given) differs from it.
+
+    The one rule for a class count meeting a data set: `search train` and `search run` check the
+    user's ``--classes`` with it once the data set is loaded (passing the flag as ``setting``),
+    and the trainer checks the spec it is handed.
+    """
+    if given is not None and given != data.classes:
+        raise UserError(
+            f"{setting} {given} does not match {dataset}, which has {data.classes} classes; "
+            f"leave {setting} out to use {data.classes}"
+        )
+    return data.classes
 
 
 def _required_dir(name: str, data_dir: str | Path | None) -> Path:
     if data_dir is None:
-        raise UserError(f"dataset {name!r} needs --data-dir DIR pointing at its files")
+        raise UserError(f"dataset {name!r} needs data_dir, the directory of its files")
     path = Path(data_dir).expanduser()
     if not path.is_dir():
-        raise UserError(f"--data-dir {str(path)!r} is not a directory; pass the {name} directory")
+        raise UserError(f"data_dir {str(path)!r} is not a directory; give the {name} directory")
     return path
 
 
 def train_val_split(
-    data: ImageData, val_fraction: float, seed: int, subset: int | None = None
+    data: ImageData,
+    val_fraction: float,
+    seed: int,
+    subset: int | None = None,
+    *,
+    subset_setting: str = "subset",
 ) -> tuple[ImageData, ImageData]:
     """Reproducible split; subset = number of training images kept (val is val_fraction of it).
 
     One seeded permutation (a CPU ``torch.Generator``, so the split is the same on every machine)
     picks ``subset`` images (all when None); the first ``round(val_fraction * n)`` of them, at
     least one, are the validation split and the rest the training split.
+
+    ``subset`` is checked against the data set's size here, the first place that knows it (the
+    CLI has already checked it against ``common.bounds.MAX_SUBSET``); ``subset_setting`` is what
+    the message calls it (the CLI passes ``--subset``).
     """
     total = len(data)
     if not (0.0 < val_fraction < 1.0):
@@ -99,8 +137,8 @@ def train_val_split(
     kept = total if subset is None else subset
     if isinstance(kept, bool) or not isinstance(kept, int) or not (2 <= kept <= total):
         raise UserError(
-            f"--subset {subset!r} is out of range: {data.name} has {total} training images; "
-            f"pass an integer in [2, {total}]"
+            f"{subset_setting} {subset!r} is out of range: {data.name} has {total} training "
+            f"images; pass an integer in [2, {total}]"
         )
     n_val = min(kept - 1, max(1, round(val_fraction * kept)))
     generator = torch.Generator().manual_seed(seed)

@@ -29,22 +29,22 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name)
     except (RuntimeError, ValueError) as exc:
         raise UserError(
-            f"unknown device {name!r}; pass --device cpu, cuda, cuda:N or auto"
+            f"unknown device {name!r}; choose device from cpu, cuda, cuda:N or auto"
         ) from exc
     if device.type == "cpu":
         return device
     if device.type != "cuda":
         raise UserError(
-            f"device {name!r} is not supported; pass --device cpu, cuda, cuda:N or auto"
+            f"device {name!r} is not supported; choose device from cpu, cuda, cuda:N or auto"
         )
     if not torch.cuda.is_available():
         raise UserError(
-            f"--device {name} was requested but CUDA is not available (torch {torch.__version__}); "
-            "pass --device cpu or --device auto"
+            f"device {name} was requested but CUDA is not available (torch {torch.__version__}); "
+            "use device cpu or auto"
         )
     if device.index is not None and device.index >= torch.cuda.device_count():
         raise UserError(
-            f"--device {name}: only {torch.cuda.device_count()} CUDA device(s); "
+            f"device {name}: only {torch.cuda.device_count()} CUDA device(s); "
             f"pass cuda:0..cuda:{torch.cuda.device_count() - 1}"
         )
     return device

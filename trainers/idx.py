@@ -21,7 +21,9 @@ from trainers.data import ImageData
 
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = 10
-_INSTALL_HINT = "install it with `apt-get install dataset-fashion-mnist` or pass --data-dir DIR"
+_INSTALL_HINT = (
+    "install it with `apt-get install dataset-fashion-mnist` or give its directory as data_dir"
+)
 
 
 def load_fashion_mnist(data_dir: str | Path | None = None) -> tuple[ImageData, ImageData]:

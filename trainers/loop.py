@@ -39,7 +39,7 @@ from torch import nn
 from common.errors import UserError
 from space import ArchSpec, build_model, count_spec, resolve
 from trainers.augment import BatchTransform, channel_stats
-from trainers.data import ImageData
+from trainers.data import ImageData, check_classes
 from trainers.device import (
     peak_memory_bytes,
     reset_peak_memory,
@@ -90,20 +90,23 @@ class TrainConfig:
     time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
-        for name, flag in (("epochs", "--epochs"), ("batch_size", "--batch-size")):
+        """The recipe's own invariants, named by setting, for every caller of the trainer.
+
+        The CLI has already checked the values a user gave (ranges and maxima of
+        ``common.bounds``, with the flags named), so from the command line these never fire.
+        """
+        for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{name}={value!r} must be a positive integer; pass {flag} N")
+                raise UserError(f"{name}={value!r} must be a positive integer")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise UserError(
-                f"threads={self.threads!r} must be a positive integer; pass --threads N"
-            )
+            raise UserError(f"threads={self.threads!r} must be a positive integer")
         limit = self.memory_limit_bytes
         if limit is not None and (
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
         ):
             raise UserError(
-                f"memory_limit_bytes={limit!r} must be a positive integer; pass --max-memory 8GiB"
+                f"memory_limit_bytes={limit!r} must be a positive integer number of bytes"
             )
         seconds = self.time_limit_s
         if seconds is not None and (
@@ -111,16 +114,13 @@ class TrainConfig:
             or not isinstance(seconds, (int, float))
             or not (math.isfinite(seconds) and seconds > 0)
         ):
-            raise UserError(
-                f"time_limit_s={seconds!r} must be a positive number of seconds; "
-                "pass --time-limit 600"
-            )
+            raise UserError(f"time_limit_s={seconds!r} must be a positive number of seconds")
         if self.warmup_epochs < 0:
             raise UserError(f"warmup_epochs={self.warmup_epochs!r} must be >= 0")
         if not (self.lr > 0 and self.final_lr >= 0):
             raise UserError(
-                f"learning rates lr={self.lr!r}, final_lr={self.final_lr!r} must be positive; "
-                "pass e.g. --lr 0.01 --final-lr 0.001"
+                f"learning rates lr={self.lr!r}, final_lr={self.final_lr!r} must be positive, "
+                "e.g. lr=0.01 and final_lr=0.001"
             )
         if not (0.0 <= self.label_smoothing < 1.0):
             raise UserError(
@@ -290,15 +290,13 @@ def save_trial(directory: Path, spec: ArchSpec, model: nn.Module, result: TrialR
 
 
 def _check_data(spec: ArchSpec, train: ImageData, val: ImageData) -> None:
-    if spec.classes != train.classes:
-        raise UserError(
-            f"the spec has classes={spec.classes} but {train.name} has {train.classes} classes; "
-            f"pass --classes {train.classes} (or leave --classes out)"
-        )
+    """What only the trainer sees: the spec and the splits it is handed (the CLI's flags were
+    checked where they entered)."""
+    check_classes(spec.classes, train, train.name)
     if val.classes != train.classes:
         raise UserError(f"{val.name} has {val.classes} classes but {train.name} {train.classes}")
     if len(train) == 0 or len(val) == 0:
         raise UserError(
             f"empty split ({len(train)} training, {len(val)} validation images); "
-            "use a larger --subset or a larger data set"
+            "use a larger subset or a larger data set"
         )

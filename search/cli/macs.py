@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from common.bounds import MAX_BATCH_SIZE
 from common.errors import UserError
 from search.cli.spec_options import spec_from_options, spec_options
 from space import MacReport, count_spec, fit_phi, resolve
@@ -55,8 +56,11 @@ def format_memory(estimate: MemoryEstimate, batch_size: int) -> str:
 def macs_command(batch_size: int, precision: str, as_json: bool, **options: Any) -> None:
     """Count the exact MACs and parameters of one architecture, and estimate its peak training
     memory (no model is built)."""
-    if batch_size < 1:
-        raise UserError(f"--batch-size {batch_size} must be a positive integer, e.g. 256")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise UserError(
+            f"--batch-size {batch_size} must be a positive integer of at most "
+            f"{MAX_BATCH_SIZE}, e.g. 256"
+        )
     spec = spec_from_options(options)
     plan = resolve(spec)
     report = count_spec(spec)

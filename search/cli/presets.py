@@ -1,8 +1,8 @@
 """Named run presets (``search run --preset quick``): TOML files shipped in ``search/cli/presets/``.
 
 A preset holds `search run` option values (``budget_flops = 3e8``, ``epochs = 1``, ...) and an
-optional ``[space]`` table in the ``--space`` file format; flags given on the command line
-override it. A path to a ``.toml`` file works as a preset too.
+optional ``[space]`` table in the ``--space`` file format; ``search.cli.run.build_config`` layers
+it between the defaults and the flags. A path to a ``.toml`` file works as a preset too.
 
 Every value is type-checked here, so ``budget_flops = "lots"``, ``epochs = 1.5`` or
 ``trials = true`` is one line naming the key and the preset; the ranges are then checked by

@@ -1,8 +1,6 @@
 """`search run`: layer defaults, preset and flags into one ``SearchConfig``, then search.
 
-Option values combine as: SearchConfig defaults < ``--preset`` < flags; the search space as:
-the full space of docs/design.md < the preset's ``[space]`` < ``--space FILE`` < pin flags
-(``--block se --experts 4 ...``).
+``build_config`` is the one place where the layers meet; its docstring states the rule.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from search.cli.spec_options import given_spec_values, spec_options
 from search.cli.userfiles import read_text_file
 from search.config import DEFAULT_STORAGE, SearchConfig
 from search.study.storage import mask_url, scrub, url_secrets
-from space.searchspace import SearchSpace, load_space_file
+from space.searchspace import SearchSpace, parse_space_text
 
 # what a preset may set, less the two keys read separately, plus the flag a preset cannot set
 _RUN_KEYS = (
@@ -109,9 +107,15 @@ def _hide_password_from_ray(storage: str) -> None:
 
 
 def build_config(options: dict[str, Any]) -> SearchConfig:
-    """Defaults < preset < flags; space: full < preset [space] < --space file < pin flags.
+    """The one place where `search run`'s option layers meet, lowest first:
 
-    A flag given as 0 is a value, never "unset": only ``None`` falls back to the preset.
+    - option values: ``SearchConfig``'s field defaults < ``--preset`` < flags;
+    - the search space: the full space of docs/design.md < the preset's ``[space]`` <
+      ``--space FILE`` < pin flags (``--block se --experts 4 ...``).
+
+    Every click option of `search run` defaults to ``None`` ("not given") and a preset holds only
+    the keys it sets, so the defaults live in ``SearchConfig`` alone. A flag given as 0 is a
+    value, never "unset": only ``None`` falls back to the preset, then to the default.
     """
     preset_name = options.get("preset")
     preset = load_preset(preset_name) if preset_name is not None else {}
@@ -126,8 +130,8 @@ def build_config(options: dict[str, Any]) -> SearchConfig:
     source = f"--preset {preset_name}" if preset_name is not None else "the space"
     space_file = options.get("space_file")
     if space_file is not None:
-        read_text_file(space_file, "--space")  # binary, directory, not UTF-8: one line
-        space_values.update(load_space_file(space_file))
+        text = read_text_file(space_file, "--space")  # binary, directory, not UTF-8: one line
+        space_values.update(parse_space_text(text, space_file))
         source = f"--space {space_file}"
     pins = given_spec_values({**options, "b0": False})
     space_values.update({k: v for k, v in pins.items() if v is not None})

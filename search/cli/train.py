@@ -22,7 +22,13 @@ from typing import Any
 
 import click
 
-from common.bounds import check_train_options
+from common.bounds import (
+    MAX_EPOCHS,
+    MAX_THREADS,
+    check_float,
+    check_int,
+    check_training,
+)
 from common.errors import InsufficientMemory, TrialError, UserError
 from common.units import format_bytes
 from search.cli.spec_options import spec_from_options, spec_options
@@ -30,6 +36,8 @@ from trainers import (
     DATASETS,
     EpochReport,
     TrainConfig,
+    check_classes,
+    check_dataset,
     load_dataset,
     resolve_device,
     train_trial,
@@ -69,6 +77,34 @@ def parse_size(text: str, flag: str = "--max-memory") -> int:
     if not (math.isfinite(value) and value >= 1):
         raise UserError(f"{flag} {text!r} must be at least 1 byte; pass e.g. 8GiB")
     return int(value)
+
+
+def check_flags(options: dict[str, Any]) -> None:
+    """`search train`'s numbers and data set name, where they enter and before any data is
+    loaded: the training numbers it shares with `search run` by the same rule
+    (``common.bounds.check_training``), then its own. What needs the data set (the subset
+    against its size, ``--classes`` against its classes) is checked once it is loaded."""
+    check_dataset(options["dataset"], "--dataset")
+    check_training(
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        seed=options["seed"],
+        subset=options["subset"],
+        val_fraction=options["val_fraction"],
+    )
+    check_int("warmup_epochs", options["warmup_epochs"], 0, MAX_EPOCHS, "--warmup-epochs")
+    if options["threads"] is not None:
+        check_int("threads", options["threads"], 1, MAX_THREADS, "--threads")
+    check_float("lr", options["lr"], 0.0, math.inf, "--lr", open_low=True)
+    check_float("final_lr", options["final_lr"], 0.0, math.inf, "--final-lr")
+    check_float("weight_decay", options["weight_decay"], 0.0, math.inf, "--weight-decay")
+    check_float(
+        "label_smoothing", options["label_smoothing"], 0.0, 1.0, "--label-smoothing", open_high=True
+    )
+    if options["time_limit"] is not None:
+        check_float(
+            "time_limit", options["time_limit"], 0.0, math.inf, "--time-limit", open_low=True
+        )
 
 
 def _progress(report: EpochReport) -> bool:
@@ -112,8 +148,8 @@ def _progress(report: EpochReport) -> bool:
 @click.option("--lr", type=float, default=_DEFAULTS.lr, show_default=True, help="Peak rate.")
 @click.option("--final-lr", type=float, default=_DEFAULTS.final_lr, show_default=True)
 @click.option("--weight-decay", type=float, default=_DEFAULTS.weight_decay, show_default=True)
-@click.option("--label-smoothing", type=float, default=0.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--label-smoothing", type=float, default=_DEFAULTS.label_smoothing, show_default=True)
+@click.option("--seed", type=int, default=_DEFAULTS.seed, show_default=True)
 @click.option("--threads", type=int, default=None, help="CPU threads (default: torch's).")
 @click.option(
     "--compile/--no-compile",
@@ -168,7 +204,7 @@ def train_command(
     **options: Any,
 ) -> None:
     """Train one architecture on a data set and print validation accuracy, speed and size."""
-    check_train_options(locals())  # the flags, before any data is loaded
+    check_flags(locals())
     torch_device = resolve_device(device)
     limit = available_memory_bytes(torch_device)
     if max_memory is not None:
@@ -189,14 +225,9 @@ def train_command(
         time_limit_s=time_limit,
     )
     train_data, _ = load_dataset(dataset, data_dir)
-    given = options.get("classes")
-    if given is not None and given != train_data.classes:
-        raise UserError(
-            f"--classes {given} does not match {dataset}, which has {train_data.classes} "
-            f"classes; leave --classes out to use {train_data.classes}"
-        )
-    spec = spec_from_options(options, classes=train_data.classes)
-    train, val = train_val_split(train_data, val_fraction, seed, subset)
+    classes = check_classes(options.get("classes"), train_data, dataset, "--classes")
+    spec = spec_from_options(options, classes=classes)
+    train, val = train_val_split(train_data, val_fraction, seed, subset, subset_setting="--subset")
     try:
         plan = plan_memory(spec, train, val, config)
     except InsufficientMemory as exc:

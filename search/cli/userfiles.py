@@ -1,10 +1,9 @@
 """Read a small text file the user names (``--spec``, ``--space``, ``--preset FILE``) or say why.
 
-Why one reader: a binary file, a directory, a device such as /dev/zero or a file that
-is not UTF-8 each gave a different traceback. Here every such case is one ``UserError`` line
-naming the option, the file and the fix, and nothing larger than ``MAX_TEXT_BYTES`` is read
-(spec, space and preset files are a few hundred bytes; a 1 MiB cap refuses a weights file or a
-data set passed by mistake before reading it).
+Why one reader: a binary file, a directory, a device such as /dev/zero or a file that is not
+UTF-8 each gave a different traceback. Here every such case is one ``UserError`` line naming the
+option, the file and the fix, and nothing larger than ``common.bounds.MAX_TEXT_BYTES`` is read.
+Each file is read once: callers parse the text this returns (``space.searchspace.parse_space``).
 """
 
 from __future__ import annotations
@@ -12,9 +11,8 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+from common.bounds import MAX_TEXT_BYTES
 from common.errors import UserError
-
-MAX_TEXT_BYTES = 2**20
 
 
 def read_text_file(path: str | Path, flag: str) -> str:

@@ -1,7 +1,7 @@
 """A Ray Tune ``Searcher`` that asks Optuna for candidates and tells it what happened.
 
 Written instead of Ray's ``OptunaSearch`` (ray/tune/search/optuna/optuna_search.py) because that
-bridge gets the traps of issue 6 wrong for this project:
+bridge gets three things wrong for this project:
 - it tells COMPLETE with whatever result came last, so a trial the scheduler stopped after one
   epoch would enter the Pareto front with a half-trained accuracy. Here COMPLETE needs the
   trainable's own final report (``final`` and ``done_epochs == epochs``); anything else that

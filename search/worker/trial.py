@@ -1,6 +1,6 @@
-"""The Ray Tune trainable: a thin adapter from one Ray trial to ``trainers.train_trial``.
+"""One Ray trial as ``trainers.train_trial`` sees it, run by ``search.worker.trainable``.
 
-It never touches the study (only the driver writes it, issue 6 item 6); it only reports:
+It never touches the study (only the driver writes it); it only reports:
 - after every epoch but the last, ``{"accuracy", "loss", "epoch", "done_epochs", ...}`` so the
   ASHA scheduler can stop weak trials and the driver can store the accuracy live;
 - after the last epoch, one final report with ``"final": True`` and the whole ``TrialResult``.

@@ -73,3 +73,16 @@ def test_identity_ignores_operational_settings() -> None:
     other = SearchConfig(budget_macs=3e8, trials=50, concurrency=4, device="cpu")
     assert base.identity() == other.identity()
     assert base.identity() != SearchConfig(budget_macs=3e8, epochs=9).identity()
+
+
+def test_the_space_file_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--space`` goes through the CLI's checked reader only; the space parses its text."""
+    space = tmp_path / "space.toml"
+    space.write_text("expansion = [4, 6]\n")
+
+    def no_second_read(*args: object, **kwargs: object) -> str:
+        raise AssertionError("the --space file was read a second time")
+
+    monkeypatch.setattr(Path, "read_text", no_second_read)
+    config = build_config({"budget_flops": 3e8, "space_file": str(space)})
+    assert config.space.expansion == (4, 6)

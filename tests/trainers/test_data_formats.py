@@ -75,7 +75,7 @@ def test_fashion_mnist_not_gzip(fashion_dir: Path) -> None:
 
 
 def test_fashion_mnist_missing(tmp_path: Path, fashion_dir: Path) -> None:
-    with pytest.raises(UserError, match=r"apt-get install dataset-fashion-mnist.*--data-dir"):
+    with pytest.raises(UserError, match=r"apt-get install dataset-fashion-mnist.*data_dir"):
         load_dataset("fashion-mnist", tmp_path / "nowhere")
     (fashion_dir / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(UserError, match=r"missing t10k-labels-idx1-ubyte\[.gz\]"):
@@ -122,7 +122,7 @@ def test_cifar_refuses_code(cifar_root: Callable[[str], Path]) -> None:
 def test_cifar_missing(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"no cifar100 files .* cifar-100-python/test"):
         load_dataset("cifar100", tmp_path)
-    with pytest.raises(UserError, match=r"needs --data-dir"):
+    with pytest.raises(UserError, match=r"needs data_dir"):
         load_dataset("cifar10")
 
 
@@ -214,7 +214,7 @@ def test_split_is_reproducible_and_disjoint() -> None:
 
 @pytest.mark.parametrize(
     ("fraction", "subset", "fragment"),
-    [(0.0, None, "strictly between 0 and 1"), (0.1, 1, "--subset 1"), (0.1, 500, "--subset 500")],
+    [(0.0, None, "strictly between 0 and 1"), (0.1, 1, "subset 1"), (0.1, 500, "subset 500")],
 )
 def test_split_errors(fraction: float, subset: int | None, fragment: str) -> None:
     with pytest.raises(UserError, match=fragment):

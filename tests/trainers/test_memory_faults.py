@@ -119,9 +119,9 @@ def test_time_limit() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "fragment"),
     [
-        ("memory_limit_bytes", 0, "--max-memory"),
+        ("memory_limit_bytes", 0, "memory_limit_bytes=0"),
         ("memory_limit_bytes", 1.5, "memory_limit_bytes=1.5"),
-        ("time_limit_s", 0.0, "--time-limit"),
+        ("time_limit_s", 0.0, "time_limit_s=0.0"),
         ("time_limit_s", float("nan"), "time_limit_s=nan"),
     ],
 )

@@ -43,7 +43,7 @@ def test_resolve_device() -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
 def test_cuda_without_cuda() -> None:
-    with pytest.raises(UserError, match=r"--device cuda:1 was requested but CUDA is not available"):
+    with pytest.raises(UserError, match=r"device cuda:1 was requested but CUDA is not available"):
         resolve_device("cuda:1")
 
 

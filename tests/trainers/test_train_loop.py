@@ -108,7 +108,7 @@ def test_stop_on_last_epoch_is_not_early() -> None:
 
 
 def test_classes_must_match() -> None:
-    with pytest.raises(UserError, match=r"classes=10 but random has 3 classes; pass --classes 3"):
+    with pytest.raises(UserError, match=r"classes 10 does not match random, which has 3 classes"):
         train_trial(TINY.replace(classes=10), random_data(8, 0), random_data(4, 1), TrainConfig())
 
 
@@ -116,8 +116,8 @@ def test_classes_must_match() -> None:
     ("field", "value", "fragment"),
     [
         ("epochs", 0, "epochs=0 must be a positive integer"),
-        ("batch_size", -1, "--batch-size"),
-        ("lr", 0.0, "--lr"),
+        ("batch_size", -1, "batch_size=-1 must be a positive integer"),
+        ("lr", 0.0, "lr=0.0"),
         ("label_smoothing", 1.0, "label_smoothing=1.0"),
     ],
 )
