@@ -39,7 +39,7 @@ from torch import nn
 from common.errors import UserError
 from space import ArchSpec, build_model, count_spec, resolve
 from trainers.augment import BatchTransform, channel_stats
-from trainers.data import ImageData, check_classes
+from trainers.data import ImageData
 from trainers.device import (
     peak_memory_bytes,
     reset_peak_memory,
@@ -292,7 +292,11 @@ def save_trial(directory: Path, spec: ArchSpec, model: nn.Module, result: TrialR
 def _check_data(spec: ArchSpec, train: ImageData, val: ImageData) -> None:
     """What only the trainer sees: the spec and the splits it is handed (the CLI's flags were
     checked where they entered)."""
-    check_classes(spec.classes, train, train.name)
+    if spec.classes != train.classes:  # a spec built for another data set, not a user's flag
+        raise UserError(
+            f"the spec has classes={spec.classes} but {train.name} has {train.classes} classes; "
+            f"build the spec with classes={train.classes}"
+        )
     if val.classes != train.classes:
         raise UserError(f"{val.name} has {val.classes} classes but {train.name} {train.classes}")
     if len(train) == 0 or len(val) == 0:

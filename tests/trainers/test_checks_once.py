@@ -9,15 +9,13 @@ import search.cli.train
 import space.fit
 import space.spec
 import trainers.data
-import trainers.loop
 from common.errors import UserError
 from search.cli.userfiles import MAX_TEXT_BYTES
 from tests.trainers.random_data import random_data
 
 
-def test_the_classes_rule_is_one_function_for_the_cli_and_the_trainer() -> None:
+def test_the_classes_rule_is_one_function_for_every_command() -> None:
     assert search.cli.train.check_classes is trainers.data.check_classes
-    assert trainers.loop.check_classes is trainers.data.check_classes
     data = random_data(4, 0)
     assert trainers.data.check_classes(None, data, "random") == 3
     assert trainers.data.check_classes(3, data, "random", "--classes") == 3

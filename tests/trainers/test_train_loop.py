@@ -108,7 +108,7 @@ def test_stop_on_last_epoch_is_not_early() -> None:
 
 
 def test_classes_must_match() -> None:
-    with pytest.raises(UserError, match=r"classes 10 does not match random, which has 3 classes"):
+    with pytest.raises(UserError, match=r"classes=10 but random has 3 classes; build the spec"):
         train_trial(TINY.replace(classes=10), random_data(8, 0), random_data(4, 1), TrainConfig())
 
 
