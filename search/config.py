@@ -4,7 +4,7 @@ Everything a user can get wrong is checked here, before any file or database is 
 bad flag never leaves a half-created study behind; every number has a maximum (``common.bounds``,
 and ``space.fit.MAX_BUDGET_MACS`` for the budget) and every float must be finite.
 ``identity()`` is what the study records in its "config" user attr: re-running under the same
-study name with a different identity is refused (see ``search.study.storage``), while operational
+study name with a different identity is refused (see ``search.study.database``), while operational
 settings (trials, concurrency, device, Ray address) may change between a run and its resume.
 """
 
@@ -29,13 +29,13 @@ from common.bounds import (
     check_int,
 )
 from common.errors import UserError
+from search.study.database import DEFAULT_STORAGE
 from space.fit import check_budget
 from space.searchspace import SearchSpace
 from trainers.data import DATASETS
 
 STRATEGIES: tuple[str, ...] = ("joint", "two-stage")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-DEFAULT_STORAGE = "sqlite:///search.db"
 DEFAULT_STUDY = "effnas"
 MAX_ATTEMPTS_PER_TRIAL = 20  # infeasible candidates allowed per requested trial
 

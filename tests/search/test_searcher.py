@@ -11,9 +11,10 @@ from optuna.trial import TrialState
 from search.config import SearchConfig
 from search.driver.searcher import StudySearcher, classify
 from search.strategy.planner import Planner
+from search.study.database import open_storage
 from search.study.lease import Lease
-from search.study.ledger import Counts, recover_stale
-from search.study.storage import DIRECTIONS, open_storage
+from search.study.ledger import recover_stale
+from search.study.schema import DIRECTIONS, Counts
 from space import count_spec
 from space.searchspace import SearchSpace
 
