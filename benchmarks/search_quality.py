@@ -68,8 +68,8 @@ from search.strategy.planner import Planner
 from search.strategy.ranking import hypervolume
 from search.strategy.sampler import make_sampler
 from search.strategy.scheduler import ParetoASHA, make_scheduler
+from search.study import DIRECTIONS, schema
 from search.study.ledger import trial_seed
-from search.study.storage import DIRECTIONS
 from search.worker.trial import TrialSettings, run_trial
 from space import ArchSpec, count_spec, fit_phi
 from space.scaling import EFFICIENTNET_B0
@@ -190,9 +190,9 @@ def search(
             break
     run.seconds, run.cpu_seconds = time.monotonic() - started, time.process_time() - cpu
     for trial in study.trials:
-        status = trial.user_attrs.get("status")
-        run.pruned += status == "pruned"
-        run.infeasible += status == "infeasible"
+        status = trial.user_attrs.get(schema.STATUS)
+        run.pruned += status == schema.PRUNED
+        run.infeasible += status == schema.INFEASIBLE
     run.points = [(t.values[0], int(t.values[1])) for t in study.trials if t.values is not None]
     return run
 

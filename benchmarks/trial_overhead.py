@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from search.cli import main as search_main
+from search.study import schema
 from space import ArchSpec, build_model
 from trainers import TrainConfig
 from trainers.augment import BatchTransform, channel_stats
@@ -57,15 +58,15 @@ def run_study(trials: int, extra: list[str], folder: Path) -> tuple[list[dict[st
     rows = []
     for trial in study.trials:
         attrs = trial.user_attrs
-        if "overhead" not in attrs:
+        if schema.OVERHEAD not in attrs:
             continue
-        trainer = attrs["seconds"] - attrs["overhead"]["setup"]
+        trainer = attrs[schema.SECONDS] - attrs[schema.OVERHEAD]["setup"]
         rows.append(
             {
                 "number": trial.number,
-                "overhead_seconds": attrs["overhead_seconds"],
+                "overhead_seconds": attrs[schema.OVERHEAD_SECONDS],
                 "trainer_seconds": trainer,
-                **attrs["overhead"],
+                **attrs[schema.OVERHEAD],
             }
         )
     return rows, wall

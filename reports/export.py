@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial
 
 from common.errors import UserError
 from reports.records import trial_record
+from search.study import METRIC_NAMES, schema
 
 WEIGHTS_FILE = "weights.pt"
 
@@ -50,7 +51,7 @@ def trial_document(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
         "state": trial.state.name,
         "status": trial_record(trial).status,
         "values": list(trial.values) if trial.values is not None else None,
-        "metric_names": list(study.metric_names or ("accuracy", "macs")),
+        "metric_names": list(study.metric_names or METRIC_NAMES),
         "params": trial.params,
         "user_attrs": trial.user_attrs,
         "system_attrs": trial.system_attrs,
@@ -59,7 +60,7 @@ def trial_document(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
         "datetime_complete": (
             trial.datetime_complete.isoformat() if trial.datetime_complete else None
         ),
-        "study_config": study.user_attrs.get("config"),
+        "study_config": study.user_attrs.get(schema.CONFIG),
     }
 
 

@@ -1,7 +1,8 @@
 """Plain records read from an Optuna study: the data side of every report.
 
-The study schema is the project's contract between ``search run`` (writer) and this package
-(reader): values ``[accuracy, macs]`` on COMPLETE trials, everything else in trial user attrs.
+The study schema (``search.study.schema``) is the project's contract between ``search run``
+(writer) and this package (reader): values ``[accuracy, macs]`` on COMPLETE trials, everything
+else in trial user attrs under the schema's keys.
 Turning each ``optuna.trial.FrozenTrial`` into a frozen :class:`TrialRecord` once keeps the Pareto
 computation, the table and the drawing free of Optuna (and testable with hand-made records).
 """
@@ -17,17 +18,19 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from common.errors import UserError
+from search.study import METRIC_NAMES, Point, schema
+from search.study.schema import COMPLETE, FAILED, INFEASIBLE, PRUNED, RUNNING, WAITING
 from space import ArchSpec
 
 # Display order of statuses in headers and counts.
-STATUSES: tuple[str, ...] = ("complete", "pruned", "infeasible", "failed", "running", "waiting")
+STATUSES: tuple[str, ...] = (COMPLETE, PRUNED, INFEASIBLE, FAILED, RUNNING, WAITING)
 
 _STATUS_OF_STATE = {
-    TrialState.COMPLETE: "complete",
-    TrialState.PRUNED: "pruned",
-    TrialState.FAIL: "failed",
-    TrialState.RUNNING: "running",
-    TrialState.WAITING: "waiting",
+    TrialState.COMPLETE: COMPLETE,
+    TrialState.PRUNED: PRUNED,
+    TrialState.FAIL: FAILED,
+    TrialState.RUNNING: RUNNING,
+    TrialState.WAITING: WAITING,
 }
 
 
@@ -60,7 +63,14 @@ class TrialRecord:
     @property
     def measured(self) -> bool:
         """True when the trial has a final (accuracy, MACs) point: it may join the front."""
-        return self.status == "complete" and self.accuracy is not None and self.macs is not None
+        return self.status == COMPLETE and self.accuracy is not None and self.macs is not None
+
+    @property
+    def point(self) -> Point | None:
+        """The trial's (accuracy, MACs) when it is measured, else None (it is off the front)."""
+        if self.accuracy is None or self.macs is None or not self.measured:
+            return None
+        return (self.accuracy, self.macs)
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ class StudyData:
     config: dict[str, Any]
     version: str | None
     trials: tuple[TrialRecord, ...]
-    metric_names: tuple[str, ...] = ("accuracy", "macs")
+    metric_names: tuple[str, ...] = tuple(METRIC_NAMES)
 
     def counts(self) -> dict[str, int]:
         """Trials per status, every status present (zeros included), in STATUSES order."""
@@ -81,7 +91,7 @@ class StudyData:
 
     @property
     def running(self) -> int:
-        return sum(1 for t in self.trials if t.status == "running")
+        return sum(1 for t in self.trials if t.status == RUNNING)
 
     @property
     def classes(self) -> int | None:
@@ -96,10 +106,10 @@ class StudyData:
 def _spec_of(attrs: dict[str, Any]) -> ArchSpec | None:
     """The trial's spec from "spec_json" (preferred) or the canonical "spec" string."""
     try:
-        if isinstance(attrs.get("spec_json"), dict):
-            return ArchSpec.from_dict(attrs["spec_json"])
-        if isinstance(attrs.get("spec"), str):
-            return ArchSpec.parse(attrs["spec"])
+        if isinstance(attrs.get(schema.SPEC_JSON), dict):
+            return ArchSpec.from_dict(attrs[schema.SPEC_JSON])
+        if isinstance(attrs.get(schema.SPEC), str):
+            return ArchSpec.parse(attrs[schema.SPEC])
     except (UserError, TypeError):
         return None
     return None
@@ -123,16 +133,16 @@ def trial_record(trial: FrozenTrial) -> TrialRecord:
     """Read one Optuna trial following the study schema (tolerating missing attrs)."""
     attrs = trial.user_attrs
     status = _STATUS_OF_STATE.get(trial.state, trial.state.name.lower())
-    if trial.state == TrialState.PRUNED and attrs.get("status") == "infeasible":
-        status = "infeasible"
+    if trial.state == TrialState.PRUNED and attrs.get(schema.STATUS) == INFEASIBLE:
+        status = INFEASIBLE
     accuracy = macs = None
     if trial.state == TrialState.COMPLETE and trial.values is not None and len(trial.values) >= 2:
         accuracy = _number(trial.values[0], float)
         macs = _number(trial.values[1], int)
     if macs is None:
-        macs = _number(attrs.get("macs"), int)
-    fail_reason = attrs.get("fail_reason")
-    weights_dir = attrs.get("weights_dir")
+        macs = _number(attrs.get(schema.MACS), int)
+    fail_reason = attrs.get(schema.FAIL_REASON)
+    weights_dir = attrs.get(schema.WEIGHTS_DIR)
     return TrialRecord(
         number=trial.number,
         state=trial.state.name,
@@ -140,15 +150,15 @@ def trial_record(trial: FrozenTrial) -> TrialRecord:
         spec=_spec_of(attrs),
         accuracy=accuracy,
         macs=macs,
-        params=_number(attrs.get("params"), int),
-        last_accuracy=_number(attrs.get("last_accuracy"), float),
-        epochs_run=_number(attrs.get("epochs_run"), int),
-        accuracy_per_epoch=_floats(attrs.get("accuracy_per_epoch")),
-        loss_per_epoch=_floats(attrs.get("loss_per_epoch")),
-        seconds=_number(attrs.get("seconds"), float),
-        images_per_second=_number(attrs.get("images_per_second"), float),
-        peak_memory_bytes=_number(attrs.get("peak_memory_bytes"), int),
-        stage=attrs.get("stage") if isinstance(attrs.get("stage"), str) else None,
+        params=_number(attrs.get(schema.PARAMS), int),
+        last_accuracy=_number(attrs.get(schema.LAST_ACCURACY), float),
+        epochs_run=_number(attrs.get(schema.EPOCHS_RUN), int),
+        accuracy_per_epoch=_floats(attrs.get(schema.ACCURACY_PER_EPOCH)),
+        loss_per_epoch=_floats(attrs.get(schema.LOSS_PER_EPOCH)),
+        seconds=_number(attrs.get(schema.SECONDS), float),
+        images_per_second=_number(attrs.get(schema.IMAGES_PER_SECOND), float),
+        peak_memory_bytes=_number(attrs.get(schema.PEAK_MEMORY_BYTES), int),
+        stage=attrs.get(schema.STAGE) if isinstance(attrs.get(schema.STAGE), str) else None,
         fail_reason=str(fail_reason) if fail_reason is not None else None,
         weights_dir=str(weights_dir) if weights_dir is not None else None,
     )
@@ -157,10 +167,10 @@ def trial_record(trial: FrozenTrial) -> TrialRecord:
 def study_data(study: optuna.Study, storage_display: str) -> StudyData:
     """All records of ``study`` (read once; a running search may add trials afterwards)."""
     attrs = study.user_attrs
-    config = attrs.get("config") if isinstance(attrs.get("config"), dict) else {}
+    config = attrs.get(schema.CONFIG) if isinstance(attrs.get(schema.CONFIG), dict) else {}
     trials = tuple(trial_record(t) for t in study.get_trials(deepcopy=False))
-    version = attrs.get("effnas_version")
-    metric_names = tuple(study.metric_names or ("accuracy", "macs"))
+    version = attrs.get(schema.EFFNAS_VERSION)
+    metric_names = tuple(study.metric_names or METRIC_NAMES)
     return StudyData(
         name=study.study_name,
         storage=storage_display,

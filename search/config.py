@@ -6,7 +6,7 @@ and every float must be finite. The training numbers that `search train` shares 
 the same ``common.bounds.check_training``; only what needs the data set (the subset against its
 size, a pinned class count against its classes) is left to the driver, which loads it.
 ``identity()`` is what the study records in its "config" user attr: re-running under the same
-study name with a different identity is refused (see ``search.study.storage``), while operational
+study name with a different identity is refused (see ``search.study.database``), while operational
 settings (trials, concurrency, device, Ray address) may change between a run and its resume.
 """
 
@@ -28,12 +28,12 @@ from common.bounds import (
     check_training,
 )
 from common.errors import UserError
+from search.study.database import DEFAULT_STORAGE
 from space.searchspace import SearchSpace
 from trainers.data import check_dataset
 
 STRATEGIES: tuple[str, ...] = ("joint", "two-stage")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-DEFAULT_STORAGE = "sqlite:///search.db"
 DEFAULT_STUDY = "effnas"
 MAX_ATTEMPTS_PER_TRIAL = 20  # infeasible candidates allowed per requested trial
 

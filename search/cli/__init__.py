@@ -4,7 +4,7 @@ Every user mistake surfaces as one line on stderr and exit code 2: project ``Use
 click's own usage errors alike. Ctrl-C exits with 130 after the command has said how to resume.
 
 The last line of defence for secrets: whatever an error message says, it is printed
-through ``search.study.storage.scrub`` with the command's storage URLs, so a password that a driver
+through ``search.study.urls.scrub`` with the command's storage URLs, so a password that a driver
 or an exception echoed never reaches the terminal, and always on one line. An unexpected exception
 prints its traceback through the same filter (exit 1).
 """
@@ -23,7 +23,7 @@ from search.cli.report import export_command, report_command
 from search.cli.run import run_command
 from search.cli.studies import best_command, studies_command
 from search.cli.train import train_command
-from search.study.storage import scrub
+from search.study.urls import scrub
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -14,8 +14,8 @@ from reports.html import render_report
 from reports.png import write_pngs
 from reports.records import study_data
 from reports.table import to_csv, to_json
-from search.study.existing import DEFAULT_STORAGE, load_study, open_storage
-from search.study.storage import mask_url
+from search.study.database import DEFAULT_STORAGE, load_study, open_existing
+from search.study.urls import mask_url
 
 _STUDY_HELP = "Study name (may be left out when the storage holds exactly one study)."
 _STORAGE_HELP = f"Optuna storage URL (default {DEFAULT_STORAGE})."
@@ -57,7 +57,7 @@ def report_command(
     study_name: str | None, storage: str, fmt: str, out: Path | None, png_dir: Path | None
 ) -> None:
     """Pareto report of a study: accuracy vs MACs, curves, coefficients, trial table."""
-    study = load_study(open_storage(storage), study_name, storage)
+    study = load_study(open_existing(storage), study_name, storage)
     data = study_data(study, mask_url(storage))
     rows = report_rows(data)
     figures = report_figures(data) if fmt == "html" or png_dir is not None else {}
@@ -92,7 +92,7 @@ def report_command(
 )
 def export_command(study_name: str | None, number: int, storage: str, out: Path) -> None:
     """Export one trial's spec (for `search train --spec`), record and weights."""
-    study = load_study(open_storage(storage), study_name, storage)
+    study = load_study(open_existing(storage), study_name, storage)
     exported = export_trial(study, number, out)
     click.echo(f"wrote {exported.spec}")
     click.echo(f"wrote {exported.trial}")

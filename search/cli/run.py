@@ -14,8 +14,9 @@ import click
 from search.cli.presets import PRESET_KEYS, load_preset
 from search.cli.spec_options import given_spec_values, spec_options
 from search.cli.userfiles import read_text_file
-from search.config import DEFAULT_STORAGE, SearchConfig
-from search.study.storage import mask_url, scrub, url_secrets
+from search.config import SearchConfig
+from search.study.database import DEFAULT_STORAGE
+from search.study.urls import mask_url, scrub, url_secrets
 from space.searchspace import SearchSpace, parse_space_text
 
 # what a preset may set, less the two keys read separately, plus the flag a preset cannot set
@@ -77,7 +78,7 @@ def run_command(**options: Any) -> None:
 
 
 def dashboard_line(storage: str) -> str:
-    """The closing hint; the password, if the URL has one, is masked (``search.study.storage``)."""
+    """The closing hint; the password, if the URL has one, is masked (``search.study.urls``)."""
     shown = mask_url(storage)
     note = " (password masked: give it through PGPASSWORD or ~/.pgpass)" if shown != storage else ""
     return f"dashboard: optuna-dashboard {shlex.quote(shown)}{note}"

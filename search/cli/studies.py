@@ -7,10 +7,12 @@ import json
 import click
 import optuna
 
-from search.config import DEFAULT_STORAGE
 from search.driver.progress import summary_table
-from search.study.ledger import Counts, pareto_front, status_of
-from search.study.storage import check_database, mask_url, open_storage
+from search.study import schema
+from search.study.database import DEFAULT_STORAGE, check_database, open_storage
+from search.study.front import pareto_front
+from search.study.schema import COMPLETE, Counts, status_of
+from search.study.urls import mask_url
 
 
 @click.command("studies")
@@ -26,7 +28,7 @@ def studies_command(storage: str, as_json: bool) -> None:
         study = optuna.load_study(study_name=summary.study_name, storage=backend)
         trials = study.get_trials(deepcopy=False)
         counts = Counts.of(trials)
-        best = [t.values[0] for t in trials if t.values and status_of(t) == "complete"]
+        best = [t.values[0] for t in trials if t.values and status_of(t) == COMPLETE]
         rows.append(
             {
                 "study": summary.study_name,
@@ -80,11 +82,11 @@ def best_command(study: str, storage: str, as_json: bool) -> None:
                         "number": t.number,
                         "accuracy": t.values[0],
                         "macs": int(t.values[1]),
-                        "params": t.user_attrs.get("params"),
-                        "stage": t.user_attrs.get("stage"),
-                        "spec": t.user_attrs.get("spec"),
-                        "spec_json": t.user_attrs.get("spec_json"),
-                        "spec_id": t.user_attrs.get("spec_id"),
+                        "params": t.user_attrs.get(schema.PARAMS),
+                        "stage": t.user_attrs.get(schema.STAGE),
+                        "spec": t.user_attrs.get(schema.SPEC),
+                        "spec_json": t.user_attrs.get(schema.SPEC_JSON),
+                        "spec_id": t.user_attrs.get(schema.SPEC_ID),
                     }
                     for t in front
                 ]

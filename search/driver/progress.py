@@ -15,7 +15,17 @@ from typing import Any, TextIO
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.study.ledger import Counts, best_accuracy, is_interrupted, pareto_front, status_of
+from search.study import schema
+from search.study.front import best_accuracy, pareto_front
+from search.study.schema import (
+    COMPLETE,
+    INFEASIBLE,
+    INTERRUPTED,
+    PRUNED,
+    Counts,
+    is_interrupted,
+    status_of,
+)
 
 
 class Progress:
@@ -33,13 +43,13 @@ class Progress:
         if event == "started":
             detail = info["spec"]
         elif event == "epoch":
-            detail = f"epoch {info['epochs_run']} accuracy {info['last_accuracy']:.4f}"
-        elif event == "complete":
-            detail = f"accuracy {info.get('last_accuracy', float('nan')):.4f}"
-        elif event == "pruned":
+            detail = f"epoch {info[schema.EPOCHS_RUN]} accuracy {info[schema.LAST_ACCURACY]:.4f}"
+        elif event == COMPLETE:
+            detail = f"accuracy {info.get(schema.LAST_ACCURACY, float('nan')):.4f}"
+        elif event == PRUNED:
             detail = (
-                f"stopped early after epoch {info.get('epochs_run')} "
-                f"(accuracy {info.get('last_accuracy', float('nan')):.4f})"
+                f"stopped early after epoch {info.get(schema.EPOCHS_RUN)} "
+                f"(accuracy {info.get(schema.LAST_ACCURACY, float('nan')):.4f})"
             )
         else:
             detail = str(info.get("reason") or "")
@@ -79,11 +89,11 @@ def summary_rows(trials: list[FrozenTrial], limit: int = 20) -> list[FrozenTrial
     def accuracy(t: FrozenTrial) -> float:
         if t.state == TrialState.COMPLETE and t.values:
             return t.values[0]
-        return float(t.user_attrs.get("last_accuracy", -1.0))
+        return float(t.user_attrs.get(schema.LAST_ACCURACY, -1.0))
 
     rest = sorted(
         (t for t in trials if t.number not in on_front and t.state != TrialState.WAITING),
-        key=lambda t: (status_of(t) == "infeasible", -accuracy(t), t.number),
+        key=lambda t: (status_of(t) == INFEASIBLE, -accuracy(t), t.number),
     )
     return (front + rest)[:limit]
 
@@ -98,16 +108,17 @@ def summary_table(trials: list[FrozenTrial], limit: int = 20) -> str:
     for trial in summary_rows(trials, limit):
         if trial.state == TrialState.COMPLETE and trial.values:
             accuracy = f"{trial.values[0]:.4f}"
-        elif "last_accuracy" in trial.user_attrs:
-            accuracy = f"({trial.user_attrs['last_accuracy']:.4f})"
+        elif schema.LAST_ACCURACY in trial.user_attrs:
+            accuracy = f"({trial.user_attrs[schema.LAST_ACCURACY]:.4f})"
         else:
             accuracy = "-"
-        status = "interrupted" if is_interrupted(trial) else status_of(trial)
+        status = INTERRUPTED if is_interrupted(trial) else status_of(trial)
+        attrs = trial.user_attrs
         lines.append(
             f"{'*' if trial.number in on_front else ' ':1} {trial.number:>4}  "
-            f"{status:<11} {trial.user_attrs.get('stage', '-'):<6} {accuracy:>8} "
-            f"{trial.user_attrs.get('macs', 0):>14,} {trial.user_attrs.get('params', 0):>11,} "
-            f"{trial.user_attrs.get('epochs_run', 0):>6}  {trial.user_attrs.get('spec', '-')}"
+            f"{status:<11} {attrs.get(schema.STAGE, '-'):<6} {accuracy:>8} "
+            f"{attrs.get(schema.MACS, 0):>14,} {attrs.get(schema.PARAMS, 0):>11,} "
+            f"{attrs.get(schema.EPOCHS_RUN, 0):>6}  {attrs.get(schema.SPEC, '-')}"
         )
     shown = len(lines) - 1
     total = sum(1 for t in trials if t.state != TrialState.WAITING)

@@ -43,19 +43,17 @@ from search.driver.watch import TrialWatch
 from search.strategy.planner import Planner
 from search.strategy.sampler import make_sampler
 from search.strategy.seeding import TrialSeededSampler
-from search.study.lease import Lease
-from search.study.ledger import Counts, best_accuracy, pareto_front
-from search.study.storage import (
-    DIRECTIONS,
-    METRIC_NAMES,
+from search.study.database import (
     ExistingStudy,
     check_compatible,
     check_database,
     find_study,
     open_storage,
-    parse_url,
-    sqlite_path,
 )
+from search.study.front import best_accuracy, pareto_front
+from search.study.lease import Lease
+from search.study.schema import DIRECTIONS, METRIC_NAMES, Counts
+from search.study.urls import parse_url, sqlite_path
 from search.worker.faults import one_line
 from search.worker.trial import TrialSettings
 from space import count_spec

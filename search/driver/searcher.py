@@ -40,16 +40,16 @@ from common.errors import Fault, FaultKind
 from search.driver.overhead import OVERHEAD_ATTRS, with_overhead
 from search.driver.watch import TrialWatch
 from search.strategy.planner import FINISHED, WAIT, Candidate, Planner
+from search.study import schema
 from search.study.lease import Driver, Lease
 from search.study.ledger import (
-    INTERRUPTED,
-    Counts,
     interruption_reason,
     recover_stale,
     requeue,
     trial_seed,
     versions,
 )
+from search.study.schema import INFEASIBLE, INTERRUPTED, RUNNING, Counts
 
 # what a database that cannot be written (full disk, lost server) raises through Optuna
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
@@ -167,9 +167,11 @@ class StudySearcher(Searcher):
             trial = self.study.ask()
             if self.lease is not None:
                 self.lease.hold(trial._trial_id)
-            stage = trial.user_attrs.get("stage", stage)
+            stage = trial.user_attrs.get(schema.STAGE, stage)
             candidate = self.planner.candidate(trial, stage)
-            seed = int(trial.user_attrs.get("seed", trial_seed(self.config.seed, trial.number)))
+            seed = int(
+                trial.user_attrs.get(schema.SEED, trial_seed(self.config.seed, trial.number))
+            )
             self._record_start(trial, candidate, seed)
             if candidate.constraint is None:
                 break
@@ -203,10 +205,10 @@ class StudySearcher(Searcher):
         accuracies.append(float(result["accuracy"]))
         losses.append(float(result.get("loss", float("nan"))))
         trial_attrs = {
-            "accuracy_per_epoch": accuracies,
-            "loss_per_epoch": losses,
-            "epochs_run": int(result.get("done_epochs", len(accuracies))),
-            "last_accuracy": accuracies[-1],
+            schema.ACCURACY_PER_EPOCH: accuracies,
+            schema.LOSS_PER_EPOCH: losses,
+            schema.EPOCHS_RUN: int(result.get("done_epochs", len(accuracies))),
+            schema.LAST_ACCURACY: accuracies[-1],
         }
         for key, value in trial_attrs.items():
             trial.set_user_attr(key, value)
@@ -256,38 +258,30 @@ class StudySearcher(Searcher):
             accuracies = [*accuracies, float(result["accuracy"])]
             losses = [*losses, float(result.get("loss", float("nan")))]
         attrs: dict[str, Any] = {
-            "status": outcome.status,
-            "accuracy_per_epoch": accuracies,
-            "loss_per_epoch": losses,
-            "epochs_run": int(result.get("done_epochs", len(accuracies)) or len(accuracies)),
+            schema.STATUS: outcome.status,
+            schema.ACCURACY_PER_EPOCH: accuracies,
+            schema.LOSS_PER_EPOCH: losses,
+            schema.EPOCHS_RUN: int(result.get("done_epochs", len(accuracies)) or len(accuracies)),
         }
         if accuracies:
-            attrs["last_accuracy"] = accuracies[-1]
+            attrs[schema.LAST_ACCURACY] = accuracies[-1]
         if outcome.reason:
-            attrs["constraint" if outcome.status == "infeasible" else "fail_reason"] = (
+            attrs[schema.CONSTRAINT if outcome.status == INFEASIBLE else schema.FAIL_REASON] = (
                 outcome.reason
             )
-        for key in (
-            "seconds",
-            "images_per_second",
-            "peak_memory_bytes",
-            "memory_estimate_bytes",
-            "micro_batch",
-            "accumulation_steps",
-            *OVERHEAD_ATTRS,
-        ):
+        for key in (*schema.RESULT_ATTRS, *OVERHEAD_ATTRS):
             if key in result:
                 attrs[key] = result[key]
-        if result.get("weights_dir"):
-            attrs["weights_dir"] = result["weights_dir"]
+        if result.get(schema.WEIGHTS_DIR):
+            attrs[schema.WEIGHTS_DIR] = result[schema.WEIGHTS_DIR]
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        if outcome.status == "infeasible":
+        if outcome.status == INFEASIBLE:
             # TPE: infeasible, not a result (search.strategy.sampler)
             trial.set_constraint("memory", 1.0)
         values = None
         if outcome.state == TrialState.COMPLETE:
-            values = [float(result["accuracy"]), int(trial.user_attrs["macs"])]
+            values = [float(result["accuracy"]), int(trial.user_attrs[schema.MACS])]
         frozen = self.study.tell(trial, values, state=outcome.state)
         if outcome.reason == INTERRUPTED:
             requeue(self.study, frozen, self.config.seed)
@@ -337,19 +331,19 @@ class StudySearcher(Searcher):
     def _record_start(self, trial: optuna.Trial, candidate: Candidate, seed: int) -> None:
         spec = candidate.spec
         attrs: dict[str, Any] = {
-            "spec": spec.canonical(),
-            "spec_json": spec.to_dict(),
-            "spec_id": spec.spec_id,
-            "block": spec.block,
-            "macs": candidate.macs,
-            "params": candidate.params,
-            "stage": candidate.stage,
-            "seed": seed,
-            "versions": self._versions,
-            "status": "running" if candidate.constraint is None else "infeasible",
-            "driver": self._driver,
+            schema.SPEC: spec.canonical(),
+            schema.SPEC_JSON: spec.to_dict(),
+            schema.SPEC_ID: spec.spec_id,
+            schema.BLOCK: spec.block,
+            schema.MACS: candidate.macs,
+            schema.PARAMS: candidate.params,
+            schema.STAGE: candidate.stage,
+            schema.SEED: seed,
+            schema.VERSIONS: self._versions,
+            schema.STATUS: RUNNING if candidate.constraint is None else INFEASIBLE,
+            schema.DRIVER: self._driver,
         }
         if candidate.constraint is not None:
-            attrs["constraint"] = candidate.constraint
+            attrs[schema.CONSTRAINT] = candidate.constraint
         for key, value in attrs.items():
             trial.set_user_attr(key, value)

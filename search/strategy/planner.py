@@ -61,7 +61,8 @@ from common.errors import UserError
 from search.config import SearchConfig
 from search.strategy.ranking import nsga_order
 from search.strategy.sampler import startup_trials
-from search.study.ledger import Counts
+from search.study import schema
+from search.study.schema import INFEASIBLE, Counts
 from space import ArchSpec, count_spec, fit_phi, resolve
 from space.searchspace import CATEGORICAL, SearchSpace
 
@@ -161,8 +162,8 @@ class Planner:
         return self._two_stage(study, trials, live)
 
     def _two_stage(self, study: optuna.Study, trials: list[FrozenTrial], live: int) -> str:
-        phi1 = [t for t in trials if t.user_attrs.get("stage") == "phi1"]
-        scaled = [t for t in trials if t.user_attrs.get("stage") == "scaled"]
+        phi1 = [t for t in trials if t.user_attrs.get(schema.STAGE) == "phi1"]
+        scaled = [t for t in trials if t.user_attrs.get(schema.STAGE) == "scaled"]
         phi1_counted = Counts.of(phi1).done + Counts.of(phi1).running
         if not scaled and phi1_counted < self.stage1_quota:
             return "phi1"
@@ -182,11 +183,11 @@ class Planner:
         study.enqueue_trial(
             {**parent.params, TARGET_PARAM: level},
             user_attrs={
-                "stage": "scaled",
-                "parent": parent.number,
-                "level": level,
-                "member": rank,
-                "start_gamma": parent.user_attrs.get("spec_json", {}).get("gamma"),
+                schema.STAGE: "scaled",
+                schema.PARENT: parent.number,
+                schema.LEVEL: level,
+                schema.MEMBER: rank,
+                schema.START_GAMMA: parent.user_attrs.get(schema.SPEC_JSON, {}).get("gamma"),
             },
         )
         return "scaled"
@@ -205,7 +206,7 @@ class Planner:
         """The next (parent, member rank, level): parents in NSGA-II order, budget level first."""
         done = [t for t in phi1 if t.state == TrialState.COMPLETE and t.values]
         order = nsga_order([(t.values[0], t.values[1]) for t in done])
-        used = {(t.user_attrs.get("parent"), t.params.get(TARGET_PARAM)) for t in scaled}
+        used = {(t.user_attrs.get(schema.PARENT), t.params.get(TARGET_PARAM)) for t in scaled}
         levels = self.family_levels()
         triples: set[tuple[float, ...]] = set()
         for index in order:
@@ -222,7 +223,7 @@ class Planner:
     # ----- the candidate of one sampled trial ------------------------------------------------
     def candidate(self, trial: optuna.Trial, stage: str) -> Candidate:
         space = self.stage_one if stage in ("phi1", "scaled") else self.config.space
-        sample = space.sample(trial, gamma_override=trial.user_attrs.get("start_gamma"))
+        sample = space.sample(trial, gamma_override=trial.user_attrs.get(schema.START_GAMMA))
         spec = ArchSpec.from_dict({"classes": self.classes, **sample.values})
         if sample.violation:
             return self._infeasible(trial, spec, stage, "compound", sample.violation)
@@ -237,7 +238,7 @@ class Planner:
         else:
             share = trial.suggest_float(SHARE_PARAM, 0.0, 1.0)
             target = baseline * (budget / baseline) ** share if baseline < budget else budget
-            trial.set_user_attr("target_macs", round(target))
+            trial.set_user_attr(schema.TARGET_MACS, round(target))
         if baseline > budget:
             return self._within_budget(trial, spec.replace(phi=0.0), stage)
         candidate = self._fitted(spec, min(target, budget), stage)
@@ -254,9 +255,9 @@ class Planner:
             TARGET_PARAM, self.smallest_macs, self.config.budget_macs, log=True
         )
         levels = self.family_levels()
-        trial.set_user_attr("level", round(target))
+        trial.set_user_attr(schema.LEVEL, round(target))
         if round(target) in levels:
-            trial.set_user_attr("member", levels.index(round(target)) + 1)
+            trial.set_user_attr(schema.MEMBER, levels.index(round(target)) + 1)
         return target
 
     # ----- the opening of a new joint study ---------------------------------------------------
@@ -283,7 +284,7 @@ class Planner:
         (``--b0``'s start) and no more than ``--trials`` in all, so none is left waiting."""
         queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
         for params in self.opening()[: max(0, self.config.trials - queued)]:
-            study.enqueue_trial(params, user_attrs={"stage": "joint"})
+            study.enqueue_trial(params, user_attrs={schema.STAGE: "joint"})
 
     def _fitted(self, spec: ArchSpec, level: float, stage: str) -> Candidate:
         """The largest phi whose MACs fit ``level``; phi = 0 when even that is above it."""
@@ -330,9 +331,9 @@ def _trained_twin(trial: optuna.Trial, spec: ArchSpec) -> int | None:
     trained = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
     for other in trial.study.get_trials(deepcopy=False, states=trained):
         attrs = other.user_attrs
-        if other.number == trial.number or attrs.get("status") == "infeasible":
+        if other.number == trial.number or attrs.get(schema.STATUS) == INFEASIBLE:
             continue
-        if "spec" in attrs and _layout(attrs["spec"]) == layout:
+        if schema.SPEC in attrs and _layout(attrs[schema.SPEC]) == layout:
             return other.number
     return None
 
@@ -361,5 +362,5 @@ def _phi0(spec: ArchSpec) -> ArchSpec:
 
 
 def _coefficients(trial: FrozenTrial) -> tuple[float, ...]:
-    spec = trial.user_attrs.get("spec_json", {})
+    spec = trial.user_attrs.get(schema.SPEC_JSON, {})
     return tuple(float(spec.get(name, 1.0)) for name in ("alpha", "beta", "gamma"))

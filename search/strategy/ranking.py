@@ -9,7 +9,8 @@ the order is total and deterministic. Crowding is measured on accuracy and log2(
 MAC levels spread over orders of magnitude and the search samples them on a log scale.
 
 Pure functions on plain tuples: the scheduler (rung decisions) and the planner (stage-2 parents)
-both use them, and they are unit-tested without Ray or Optuna.
+both use them, and they are unit-tested without Ray or a study. Dominance is the study's own
+(``search.study.front``), so a rank-0 point is exactly a point of the front the reports show.
 """
 
 from __future__ import annotations
@@ -17,12 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-Point = tuple[float, float]  # (accuracy, MACs)
-
-
-def dominates(a: Point, b: Point) -> bool:
-    """``a`` is no worse in both objectives and strictly better in one."""
-    return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
+from search.study.front import Point, dominates  # the study's one Pareto dominance
 
 
 def front_ranks(points: Sequence[Point]) -> list[int]:

@@ -36,6 +36,9 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from search.study import schema
+from search.study.schema import INFEASIBLE, PRUNED
+
 SAMPLERS: tuple[str, ...] = ("tpe", "random")
 MAX_STARTUP = 10  # Optuna's default n_startup_trials
 
@@ -73,10 +76,10 @@ def observed(trial: FrozenTrial) -> FrozenTrial | None:
     if trial.state != TrialState.PRUNED:
         return trial
     attrs = trial.user_attrs
-    if attrs.get("status") == "infeasible" and not trial.constraints:
+    if attrs.get(schema.STATUS) == INFEASIBLE and not trial.constraints:
         return None
-    accuracy, macs = attrs.get("last_accuracy"), attrs.get("macs")
-    if attrs.get("status") != "pruned" or not _number(accuracy) or not _number(macs):
+    accuracy, macs = attrs.get(schema.LAST_ACCURACY), attrs.get(schema.MACS)
+    if attrs.get(schema.STATUS) != PRUNED or not _number(accuracy) or not _number(macs):
         return trial
     return FrozenTrial(
         number=trial.number,

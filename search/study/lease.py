@@ -38,6 +38,8 @@ import sqlalchemy
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from search.study.schema import DRIVER
+
 HEARTBEAT_S = 10.0
 GRACE_S = 90.0
 
@@ -165,7 +167,7 @@ class Lease:
 
     def _dead_here(self, trial: FrozenTrial) -> bool:
         """Whether the trial's driver was a process on this machine that is gone."""
-        driver = trial.user_attrs.get("driver") or {}
+        driver = trial.user_attrs.get(DRIVER) or {}
         pid = driver.get("pid")
         if driver.get("host") != self.driver.host or not isinstance(pid, int):
             return False

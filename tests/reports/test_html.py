@@ -9,12 +9,12 @@ from reports.build import report_figures, report_rows
 from reports.html import render_report
 from reports.records import study_data
 from reports.references import paper_references, same_network
-from search.study.existing import load_study, open_storage
+from search.study.database import load_study, open_existing
 from space import ArchSpec
 
 
 def build(url: str) -> tuple[str, dict]:
-    data = study_data(load_study(open_storage(url), "pareto-test", url), url)
+    data = study_data(load_study(open_existing(url), "pareto-test", url), url)
     figures = report_figures(data)
     return render_report(data, figures, report_rows(data)), figures
 
@@ -99,7 +99,7 @@ def test_study_without_completed_trials(tmp_path) -> None:
     study = optuna.create_study(storage=url, study_name="e", directions=["maximize", "minimize"])
     study.set_user_attr("config", {"budget_macs": 1e8, "dataset": "fashion-mnist"})
     study.ask()  # one RUNNING trial with no attributes yet
-    data = study_data(load_study(open_storage(url), "e", url), url)
+    data = study_data(load_study(open_existing(url), "e", url), url)
     figures = report_figures(data)
     html = render_report(data, figures, report_rows(data))
     assert "search still running (1 trial running)" in html

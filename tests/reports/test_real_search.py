@@ -20,7 +20,7 @@ import pytest
 from reports.pareto import dominates
 from reports.records import study_data
 from search.cli import cli, main
-from search.study.existing import load_study, open_storage
+from search.study.database import load_study, open_existing
 
 pytestmark = [pytest.mark.ray]
 
@@ -47,7 +47,7 @@ def real_study(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_pareto_set_matches_optuna(real_study: str) -> None:
     study = optuna.load_study(study_name=STUDY, storage=real_study)
-    data = study_data(load_study(open_storage(real_study), STUDY, real_study), real_study)
+    data = study_data(load_study(open_existing(real_study), STUDY, real_study), real_study)
     counts = data.counts()
     # `--trials` counts trained trials; over-budget candidates are extra "infeasible" records
     assert counts["complete"] + counts["pruned"] + counts["failed"] == TRIALS, counts

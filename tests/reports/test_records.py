@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reports.records import study_data
-from search.study.existing import load_study, open_storage
+from search.study.database import load_study, open_existing
 from space import ArchSpec, count_spec
 
 
 def read(url: str):
-    return study_data(load_study(open_storage(url), "pareto-test", url), url)
+    return study_data(load_study(open_existing(url), "pareto-test", url), url)
 
 
 def test_statuses_and_counts(make_study: Callable[..., str]) -> None:

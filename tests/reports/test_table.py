@@ -10,11 +10,11 @@ from collections.abc import Callable
 from reports.build import report_rows
 from reports.records import study_data
 from reports.table import COLUMNS, to_csv, to_json
-from search.study.existing import load_study, open_storage
+from search.study.database import load_study, open_existing
 
 
 def rows_of(url: str) -> list[dict]:
-    return report_rows(study_data(load_study(open_storage(url), None, url), url))
+    return report_rows(study_data(load_study(open_existing(url), None, url), url))
 
 
 def test_pareto_set_first_then_by_number(make_study: Callable[..., str]) -> None:

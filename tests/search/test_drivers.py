@@ -26,9 +26,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.fixtures_*
 from search.strategy.sampler import startup_trials
+from search.study.database import open_storage
 from search.study.lease import Lease
 from search.study.ledger import recover_stale
-from search.study.storage import open_storage
 from space.searchspace import SearchSpace
 from tests.fixtures_driver import (
     OTHER_HOST,

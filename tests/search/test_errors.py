@@ -11,7 +11,8 @@ import optuna
 import pytest
 
 from search.cli import main
-from search.study.storage import DIRECTIONS, open_storage
+from search.study.database import open_storage
+from search.study.schema import DIRECTIONS
 
 
 def digest(path: Path) -> str:

@@ -14,9 +14,10 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from search.study.database import open_storage
 from search.study.lease import Driver, Lease
 from search.study.ledger import recover_stale
-from search.study.storage import DIRECTIONS, open_storage
+from search.study.schema import DIRECTIONS
 
 HERE = Driver.here()
 

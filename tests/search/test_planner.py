@@ -12,7 +12,8 @@ from optuna.trial import TrialState
 from common.errors import UserError
 from search.config import SearchConfig
 from search.strategy.planner import Planner, spread_shares, stage_one_options
-from search.study.storage import DIRECTIONS, open_storage
+from search.study.database import open_storage
+from search.study.schema import DIRECTIONS
 from space import ArchSpec, count_spec
 from space.searchspace import SearchSpace
 

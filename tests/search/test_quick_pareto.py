@@ -22,7 +22,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.cli import main
-from search.study.ledger import pareto_front
+from search.study.front import pareto_front
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.timeout(3600)]
 

@@ -18,7 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.fixtures_*
-from search.study.ledger import Counts
+from search.study.schema import Counts
 from tests.fixtures_driver import freeze_training_trial, kill_tree, start_driver, trials, wait_until
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(900)]

@@ -9,7 +9,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from search.strategy.sampler import ObservedSampler, make_sampler, observed
-from search.study.storage import DIRECTIONS
+from search.study.schema import DIRECTIONS
 
 X = FloatDistribution(0.0, 1.0)
 

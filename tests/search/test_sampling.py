@@ -8,7 +8,8 @@ import optuna
 import pytest
 
 from search.strategy.seeding import TrialSeededSampler, sampler_seed
-from search.study.storage import DIRECTIONS, open_storage
+from search.study.database import open_storage
+from search.study.schema import DIRECTIONS
 from space.searchspace import SearchSpace
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

@@ -12,9 +12,10 @@ from common.errors import Fault, FaultKind
 from search.config import SearchConfig
 from search.driver.searcher import StudySearcher, classify
 from search.strategy.planner import Planner
+from search.study.database import open_storage
 from search.study.lease import Lease
-from search.study.ledger import Counts, recover_stale
-from search.study.storage import DIRECTIONS, open_storage
+from search.study.ledger import recover_stale
+from search.study.schema import DIRECTIONS, Counts
 from space import count_spec
 from space.searchspace import SearchSpace
 

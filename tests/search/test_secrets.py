@@ -18,7 +18,7 @@ import sqlalchemy
 
 from search.cli import main, storage_urls
 from search.cli.run import _hide_password_from_ray, dashboard_line, resume_line
-from search.study.storage import mask_url, scrub, url_secrets
+from search.study.urls import mask_url, scrub, url_secrets
 from tests.fixtures_pg import PostgresServer, free_port, postgres_server
 from tests.reports.conftest import STUDY, write_study_at
 

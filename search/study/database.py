@@ -1,7 +1,6 @@
-"""Open the Optuna storage safely: check first (read-only), then create or load the study.
+"""The study database: check it, open it (to write, or read-only) and find a study in it.
 
-Why the care: the study database is shared with `optuna-dashboard` and with later
-resumes, so
+The database is shared with `optuna-dashboard`, with later resumes and with other drivers, so
 - a bad URL, a file that is not a study database, or a study name that already holds a different
   search must be refused *before* Optuna creates its tables; those checks read through a
   read-only connection (SQLite ``mode=ro``), so the file stays byte-identical;
@@ -9,41 +8,35 @@ resumes, so
   writer plus concurrent readers), so the dashboard can read a running search without
   "database is locked"; only the driver process writes.
 
-A storage URL may carry a password (``postgresql+psycopg://user:PASSWORD@host/db``), and it must
-never reach an output, a log, a report or a stored attribute. Every URL shown to the
-user goes through :func:`mask_url` (SQLAlchemy's ``render_as_string(hide_password=True)``, the
-same ``***`` the HTML report shows), and every error message goes through :func:`scrub` before
-it is printed (``search.cli``), which removes the passwords of every URL this process has parsed.
-Better still, keep the password out of the URL: psycopg reads ``PGPASSWORD`` and ``~/.pgpass``.
+Readers (`search report`, `search export`) go through :func:`open_existing` and
+:func:`load_study`: a mistyped ``--storage`` or ``--study`` must say so instead of silently
+creating an empty database or study (which is what ``optuna.storages.RDBStorage`` and
+``optuna.create_study`` would do), so the storage is opened with ``skip_table_creation=True``
+and studies are only ever loaded. Every URL in a message is masked (``search.study.urls``).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-from collections.abc import Iterable
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 import sqlalchemy
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from common.errors import UserError
+from search.study.schema import CONFIG, DIRECTIONS
+from search.study.urls import mask_url, parse_url, scrub, sqlite_path
 
-DIRECTIONS = (optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE)
-METRIC_NAMES = ["accuracy", "macs"]
+DEFAULT_STORAGE = "sqlite:///search.db"  # the storage of every command that takes --storage
 SQLITE_TIMEOUT_S = 30
 _OPTUNA_TABLES = {"studies", "trials", "version_info"}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-MASK = "***"
-# a URL's password in free text: scheme://user:PASSWORD@ and ?password=... / &password=...
-_AUTHORITY_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^\s:/@]*:)[^\s@]*@")
-_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&\s'\"]*", re.IGNORECASE)
-_SECRETS: set[str] = set()  # passwords of every storage URL this process has seen (for scrub)
 
 
 @dataclass(frozen=True)
@@ -53,97 +46,6 @@ class ExistingStudy:
     name: str
     directions: tuple[str, ...]
     config: dict[str, Any] | None
-
-
-def _parsed_or_none(url: str) -> URL | None:
-    try:
-        return make_url(url)
-    except (ArgumentError, ValueError, TypeError):
-        return None
-
-
-def url_secrets(url: str) -> set[str]:
-    """The password(s) in ``url``, as written and as decoded (empty when it has none)."""
-    found = {m.group(0)[len(m["head"]) : -1] for m in _AUTHORITY_PASSWORD.finditer(url)}
-    found |= {m.group(0)[len(m["head"]) :] for m in _QUERY_PASSWORD.finditer(url)}
-    parsed = _parsed_or_none(url)
-    if parsed is not None:
-        found.add(parsed.password or "")
-        query = parsed.query.get("password")
-        found.update([query] if isinstance(query, str) else list(query or ()))
-    return {secret for secret in found if secret and secret != MASK}
-
-
-def remember_secrets(urls: Iterable[str]) -> None:
-    """Register the passwords of ``urls`` so that :func:`scrub` removes them from any text."""
-    for url in urls:
-        _SECRETS.update(url_secrets(url))
-
-
-def mask_url(url: str) -> str:
-    """The URL as safe to print: its password (and any ``password=`` query value) is ``***``.
-
-    The one masking function of the project: the CLI's messages, the final ``dashboard:`` line,
-    the resume hint and the HTML report all use it. A URL without a password is returned as
-    given; one SQLAlchemy cannot parse is masked by pattern.
-    """
-    remember_secrets([url])
-    parsed = _parsed_or_none(url)
-    if parsed is None:
-        return _mask_patterns(url)
-    if parsed.password is None and "password" not in parsed.query:
-        return url
-    return _mask_patterns(parsed.render_as_string(hide_password=True))
-
-
-def _mask_patterns(text: str) -> str:
-    text = _AUTHORITY_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@", text)
-    return _QUERY_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
-
-
-def scrub(text: str, urls: Iterable[str] = ()) -> str:
-    """``text`` with every known storage password replaced by ``***`` (the last line of defence).
-
-    Known: the passwords of ``urls`` and of every URL parsed or masked in this process so far;
-    any other ``scheme://user:PASSWORD@`` in the text is masked by pattern too.
-    """
-    remember_secrets(urls)
-    text = _mask_patterns(text)
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
-
-
-def parse_url(url: str) -> URL:
-    """The SQLAlchemy URL, or a UserError naming the bad text (password masked) and the form."""
-    shown = mask_url(url)  # also registers the password for scrub()
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError) as exc:
-        raise UserError(
-            f"bad --storage URL {shown!r}: {exc}; use e.g. sqlite:///search.db or "
-            "postgresql+psycopg://user@host/db"
-        ) from exc
-    try:
-        parsed.get_dialect()
-    except NoSuchModuleError as exc:
-        raise UserError(
-            f"bad --storage URL {shown!r}: unknown database dialect {parsed.drivername!r}; "
-            "use sqlite:///FILE or postgresql+psycopg://..."
-        ) from exc
-    except ImportError as exc:
-        raise UserError(
-            f"--storage URL {shown!r} needs the database driver {exc.name!r}, which is not "
-            "installed; install it or use sqlite:///FILE"
-        ) from exc
-    return parsed
-
-
-def sqlite_path(url: URL) -> Path | None:
-    """The database file of an SQLite URL (None for other dialects and in-memory SQLite)."""
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database).expanduser()
 
 
 def check_database(url: str, must_exist: bool = False) -> URL:
@@ -235,8 +137,8 @@ def find_study(url: str, name: str) -> ExistingStudy | None:
         )
         config = _sqlite_query(
             path,
-            "SELECT value_json FROM study_user_attributes WHERE study_id = ? AND key = 'config'",
-            (study_id,),
+            "SELECT value_json FROM study_user_attributes WHERE study_id = ? AND key = ?",
+            (study_id, CONFIG),
         )
         return ExistingStudy(
             name,
@@ -252,7 +154,7 @@ def find_study(url: str, name: str) -> ExistingStudy | None:
     return ExistingStudy(
         name,
         tuple(d.name for d in study.directions),
-        study.user_attrs.get("config"),
+        study.user_attrs.get(CONFIG),
     )
 
 
@@ -306,3 +208,70 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     except (SQLAlchemyError, OSError) as exc:
         reason = scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise UserError(f"cannot open --storage {mask_url(url)}: {reason}") from exc
+
+
+def open_existing(url: str) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage for ``url``, opened without creating anything (see module doc);
+    ``UserError`` if it is not an existing Optuna database."""
+    parsed = parse_url(url)  # the same URL checks (and messages) as `search run`
+    shown = mask_url(url)  # the password never reaches a message or the report
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if not database or database == ":memory:" or not Path(database).is_file():
+            raise UserError(
+                f"no study database at {shown}: the file {database!r} does not exist; "
+                "pass --storage sqlite:///PATH.db of a database written by `search run`"
+            )
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except (NoSuchModuleError, ImportError, ArgumentError) as exc:
+        raise UserError(
+            f"cannot open storage {shown}: {scrub(str(exc))}; use sqlite:///PATH.db or install the "
+            "database driver (e.g. pip install 'effnas[postgres]')"
+        ) from exc
+    try:
+        has_studies = sqlalchemy.inspect(engine).has_table("studies")
+    except SQLAlchemyError as exc:
+        reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).splitlines()[0]
+        raise UserError(f"cannot read storage {shown}: {scrub(reason)}") from exc
+    finally:
+        engine.dispose()
+    if not has_studies:
+        raise UserError(
+            f"{shown} is not an Optuna study database (no 'studies' table); "
+            "pass the --storage URL that `search run` wrote to"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return optuna.storages.RDBStorage(url, skip_table_creation=True)
+    except (SQLAlchemyError, RuntimeError) as exc:
+        reason = scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise UserError(f"cannot open storage {shown}: {reason}") from exc
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    """The names of the studies in ``storage``, sorted."""
+    return sorted(optuna.get_all_study_names(storage))
+
+
+def load_study(storage: optuna.storages.BaseStorage, name: str | None, url: str) -> optuna.Study:
+    """Load study ``name``; with ``name=None`` the storage's only study.
+
+    ``UserError`` (listing the studies that do exist) when the name is unknown or ambiguous.
+    """
+    names = study_names(storage)
+    if name is None:
+        if len(names) == 1:
+            name = names[0]
+        else:
+            raise UserError(
+                f"pass --study NAME: {mask_url(url)} holds {len(names)} studies "
+                f"({', '.join(names) or 'none'})"
+            )
+    if name not in names:
+        raise UserError(
+            f"no study named {name!r} in {mask_url(url)}; existing studies: "
+            f"{', '.join(names) or 'none'}"
+        )
+    return optuna.load_study(study_name=name, storage=storage)

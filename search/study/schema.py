@@ -1,0 +1,128 @@
+"""The study schema: what `search run` stores in an Optuna study and everyone else reads back.
+
+Objectives are the trial values ``[accuracy, macs]`` (accuracy maximised, MACs minimised), set on
+COMPLETE trials only; everything else lives in user attrs under the keys below. Optuna's states
+do not say enough, so a "status" attr tells the two kinds of PRUNED apart (:data:`PRUNED` =
+stopped early by the scheduler, :data:`INFEASIBLE` = over budget and never trained), and a FAIL
+trial whose "fail_reason" is :data:`INTERRUPTED` was stopped by the search itself (Ctrl-C,
+SIGTERM, a dead driver) and is re-queued with the same params (``search.study.ledger``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+# ----- objectives ------------------------------------------------------------------------------
+DIRECTIONS = (optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE)
+METRIC_NAMES = ["accuracy", "macs"]
+
+# ----- study user attrs ------------------------------------------------------------------------
+CONFIG = "config"  # the search's identity (SearchConfig.identity): a resume must match it
+EFFNAS_VERSION = "effnas_version"  # the effnas version that created the study
+
+# ----- trial user attrs: the candidate, written when the trial starts --------------------------
+SPEC = "spec"  # the candidate's canonical ArchSpec string
+SPEC_JSON = "spec_json"  # the same spec as a dict (ArchSpec.to_dict), preferred by readers
+SPEC_ID = "spec_id"  # a stable id of the network the spec builds (ArchSpec.spec_id)
+BLOCK = "block"  # the block kind of the spec
+MACS = "macs"  # the network's MACs (the second objective, known before training)
+PARAMS = "params"  # the network's parameter count
+STAGE = "stage"  # which part of the search asked for it: "phi1", "scaled" or "joint"
+SEED = "seed"  # the per-trial training seed (search.study.ledger.trial_seed)
+VERSIONS = "versions"  # package versions of the driver, so a result can be replayed
+DRIVER = "driver"  # who runs it: host, pid and machine of the driver (search.study.lease)
+STATUS = "status"  # one of the status values below
+
+# ----- trial user attrs: planner's bookkeeping -------------------------------------------------
+START_GAMMA = "start_gamma"  # the gamma a stage-2 member or a replay starts from
+PARENT = "parent"  # a stage-2 member's stage-1 trial number
+LEVEL = "level"  # a stage-2 member's MAC level
+MEMBER = "member"  # a stage-2 member's rank in its family (1 = smallest level)
+TARGET_MACS = "target_macs"  # a joint trial's MAC target from its share
+
+# ----- trial user attrs: training, written per epoch and at the end ----------------------------
+ACCURACY_PER_EPOCH = "accuracy_per_epoch"  # validation accuracy after each epoch
+LOSS_PER_EPOCH = "loss_per_epoch"  # training loss of each epoch
+EPOCHS_RUN = "epochs_run"  # epochs trained so far (fewer than asked when pruned)
+LAST_ACCURACY = "last_accuracy"  # the latest epoch's accuracy (a pruned trial's result)
+SECONDS = "seconds"  # the trainer's training and evaluation time
+IMAGES_PER_SECOND = "images_per_second"  # training throughput
+PEAK_MEMORY_BYTES = "peak_memory_bytes"  # peak accelerator memory of the trial
+MEMORY_ESTIMATE_BYTES = "memory_estimate_bytes"  # the memory the trainer planned for
+MICRO_BATCH = "micro_batch"  # the micro-batch the trainer chose to fit memory
+ACCUMULATION_STEPS = "accumulation_steps"  # gradient accumulation steps per batch
+OVERHEAD_SECONDS = "overhead_seconds"  # driver wall time not spent training (driver.overhead)
+OVERHEAD = "overhead"  # that overhead split into its parts (driver.overhead)
+WEIGHTS_DIR = "weights_dir"  # where the trained weights were saved, when they were
+RESULT_ATTRS = (  # copied from the trainer's final result when present
+    SECONDS,
+    IMAGES_PER_SECOND,
+    PEAK_MEMORY_BYTES,
+    MEMORY_ESTIMATE_BYTES,
+    MICRO_BATCH,
+    ACCUMULATION_STEPS,
+)
+
+# ----- trial user attrs: why it ended without a result -----------------------------------------
+CONSTRAINT = "constraint"  # why an infeasible candidate was not trained
+FAIL_REASON = "fail_reason"  # why a failed trial failed (INTERRUPTED: re-queued)
+REQUEUED_FROM = "requeued_from"  # the number of the interrupted trial this one replays
+
+# ----- status values ---------------------------------------------------------------------------
+COMPLETE = "complete"  # trained every epoch: values [accuracy, macs] set
+PRUNED = "pruned"  # stopped early by the scheduler: last_accuracy kept
+INFEASIBLE = "infeasible"  # over budget (or a duplicate network): never trained
+FAILED = "failed"  # an error, or interrupted (see is_interrupted)
+INTERRUPTED = "interrupted"  # a failed trial the search stopped itself; also its fail_reason
+RUNNING = "running"  # being trained
+WAITING = "waiting"  # queued, not started
+STATUSES = (COMPLETE, PRUNED, INFEASIBLE, FAILED, INTERRUPTED, RUNNING, WAITING)
+
+
+def status_of(trial: FrozenTrial) -> str:
+    """The trial's status attr, falling back on its Optuna state for foreign trials."""
+    status = trial.user_attrs.get(STATUS)
+    if trial.state == TrialState.RUNNING:
+        return RUNNING
+    if trial.state == TrialState.WAITING:
+        return WAITING
+    if isinstance(status, str) and status != RUNNING:
+        return status
+    return {
+        TrialState.COMPLETE: COMPLETE,
+        TrialState.PRUNED: PRUNED,
+        TrialState.FAIL: FAILED,
+    }[trial.state]
+
+
+def is_interrupted(trial: FrozenTrial) -> bool:
+    """Whether the search itself stopped this FAIL trial (so it is, or was, re-queued)."""
+    return trial.state == TrialState.FAIL and trial.user_attrs.get(FAIL_REASON) == INTERRUPTED
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Trials per status; ``done`` is what counts towards ``--trials``."""
+
+    complete: int = 0
+    pruned: int = 0
+    infeasible: int = 0
+    failed: int = 0
+    interrupted: int = 0
+    running: int = 0
+    waiting: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.complete + self.pruned + self.failed
+
+    @classmethod
+    def of(cls, trials: list[FrozenTrial]) -> Counts:
+        tally = dict.fromkeys(STATUSES, 0)
+        for trial in trials:
+            status = INTERRUPTED if is_interrupted(trial) else status_of(trial)
+            tally[status if status in tally else FAILED] += 1
+        return cls(**tally)
