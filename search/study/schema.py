@@ -71,6 +71,31 @@ CONSTRAINT = "constraint"  # why an infeasible candidate was not trained
 FAIL_REASON = "fail_reason"  # why a failed trial failed (INTERRUPTED: re-queued)
 REQUEUED_FROM = "requeued_from"  # the number of the interrupted trial this one replays
 
+# ----- the companion study of final trainings (`search final`) ------------------------------
+# `search final` retrains chosen trials of study S from scratch with the full recipe on all the
+# training images and evaluates each once on the data set's test split. Its results live in the
+# same database, in the study "S:final": one trial per (searched trial, repeat), values
+# [test_accuracy, macs] on COMPLETE trials, and the same candidate and training attrs as above.
+FINAL_SUFFIX = ":final"
+FINAL_METRIC_NAMES = ["test_accuracy", "macs"]
+SOURCE_STUDY = "source_study"  # study attr of S:final: the name S of the searched study
+SOURCE_TRIAL = "source_trial"  # the number of the searched trial this final retrains
+REPEAT = "repeat"  # which of the --repeats seeds this final is (0, 1, ...)
+PROXY_ACCURACY = "proxy_accuracy"  # the searched trial's short-trial validation accuracy
+TEST_CORRECT = "test_correct"  # test images the final network classified correctly
+TEST_IMAGES = "test_images"  # test images it was evaluated on (the whole test split)
+TRAIN_IMAGES = "train_images"  # training images it was trained on
+
+
+def final_study_name(study: str) -> str:
+    """The companion study that holds the final trainings of ``study``."""
+    return f"{study}{FINAL_SUFFIX}"
+
+
+def is_final_study(name: str) -> bool:
+    return name.endswith(FINAL_SUFFIX)
+
+
 # ----- status values ---------------------------------------------------------------------------
 COMPLETE = "complete"  # trained every epoch: values [accuracy, macs] set
 PRUNED = "pruned"  # stopped early by the scheduler: last_accuracy kept
