@@ -35,6 +35,8 @@ numbers.
   trial is a short proxy run, so a longer limit is no limit.
 - ``MAX_TEXT_BYTES`` = 1 MiB per spec, space or preset file: they are a few hundred bytes, so the
   cap refuses a weights file or a data set passed by mistake before reading it.
+- ``MAX_REPEATS`` = 100 seeds per network in `search final`: the spread of a mean over n seeds
+  shrinks as 1/sqrt(n), so past 100 another seed changes the mean by less than its noise.
 
 Every float must be finite: NaN and infinity are refused by name.
 """
@@ -61,6 +63,7 @@ MAX_THREADS = 1024
 MAX_STUDY_NAME = 512
 MAX_TRIAL_TIMEOUT_S = 7 * 24 * 3600.0
 MAX_TEXT_BYTES = 2**20
+MAX_REPEATS = 100
 
 
 def check_int(name: str, value: Any, low: int, high: int, flag: str) -> int:

@@ -111,6 +111,23 @@ def _required_dir(name: str, data_dir: str | Path | None) -> Path:
     return path
 
 
+def take_subset(
+    data: ImageData, subset: int | None, seed: int, *, subset_setting: str = "subset"
+) -> ImageData:
+    """All of ``data``, or ``subset`` images of it picked by one seeded permutation (the same
+    rule as :func:`train_val_split`, without a validation split): a final training's images."""
+    if subset is None:
+        return data
+    total = len(data)
+    if isinstance(subset, bool) or not isinstance(subset, int) or not (2 <= subset <= total):
+        raise UserError(
+            f"{subset_setting} {subset!r} is out of range: {data.name} has {total} training "
+            f"images; pass an integer in [2, {total}]"
+        )
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:subset]
+    return data.take(order, name=f"{data.name}:subset")
+
+
 def train_val_split(
     data: ImageData,
     val_fraction: float,

@@ -20,8 +20,11 @@ from search.study.schema import (
     FAILED,
     INTERRUPTED,
     PARENT,
+    PROXY_ACCURACY,
+    REPEAT,
     REQUEUED_FROM,
     SEED,
+    SOURCE_TRIAL,
     SPEC_JSON,
     STAGE,
     START_GAMMA,
@@ -30,7 +33,8 @@ from search.study.schema import (
 
 REQUEUED_ONCE = "interrupted twice"
 # user attrs a re-queued trial inherits, so its replay is the same candidate with the same seed
-REQUEUE_ATTRS = (STAGE, SEED, START_GAMMA, PARENT)
+# (a final's replay also keeps which searched trial and repeat it retrains)
+REQUEUE_ATTRS = (STAGE, SEED, START_GAMMA, PARENT, SOURCE_TRIAL, REPEAT, PROXY_ACCURACY)
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial, seed: int | None = None) -> bool:

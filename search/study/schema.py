@@ -57,14 +57,6 @@ ACCUMULATION_STEPS = "accumulation_steps"  # gradient accumulation steps per bat
 OVERHEAD_SECONDS = "overhead_seconds"  # driver wall time not spent training (driver.overhead)
 OVERHEAD = "overhead"  # that overhead split into its parts (driver.overhead)
 WEIGHTS_DIR = "weights_dir"  # where the trained weights were saved, when they were
-RESULT_ATTRS = (  # copied from the trainer's final result when present
-    SECONDS,
-    IMAGES_PER_SECOND,
-    PEAK_MEMORY_BYTES,
-    MEMORY_ESTIMATE_BYTES,
-    MICRO_BATCH,
-    ACCUMULATION_STEPS,
-)
 
 # ----- trial user attrs: why it ended without a result -----------------------------------------
 CONSTRAINT = "constraint"  # why an infeasible candidate was not trained
@@ -95,6 +87,18 @@ def final_study_name(study: str) -> str:
 def is_final_study(name: str) -> bool:
     return name.endswith(FINAL_SUFFIX)
 
+
+RESULT_ATTRS = (  # copied from the trainer's final result when present
+    SECONDS,
+    IMAGES_PER_SECOND,
+    PEAK_MEMORY_BYTES,
+    MEMORY_ESTIMATE_BYTES,
+    MICRO_BATCH,
+    ACCUMULATION_STEPS,
+    TEST_CORRECT,
+    TEST_IMAGES,
+    TRAIN_IMAGES,
+)
 
 # ----- status values ---------------------------------------------------------------------------
 COMPLETE = "complete"  # trained every epoch: values [accuracy, macs] set

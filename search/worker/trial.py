@@ -28,11 +28,12 @@ from typing import Any
 import torch
 
 from common.errors import TrialFailed
+from search.study import schema
 from search.worker.faults import failure_fault
 from space import ArchSpec
 from trainers.data import ImageData
 from trainers.device import available_memory_bytes
-from trainers.loop import EpochReport, TrainConfig, train_trial
+from trainers.loop import EpochReport, TrainConfig, TrialResult, train_trial
 
 Reporter = Callable[[dict[str, Any]], None]
 
@@ -48,6 +49,10 @@ class TrialSettings:
     weights_root: str | None = None
     time_limit_s: float | None = None  # --trial-timeout (the driver enforces it too)
     memory_share: float = 1.0  # this trial's share of the device's memory (GPU or host RAM)
+    # a final training (`search final`): ``val`` is the test split, evaluated once after the
+    # last epoch, and ``recipe`` holds the TrainConfig fields it sets beyond a search trial's
+    final: bool = False
+    recipe: tuple[tuple[str, Any], ...] = ()
 
 
 def run_trial(
@@ -70,7 +75,7 @@ def run_trial(
     save_dir = Path(settings.weights_root) / f"trial-{number}" if settings.weights_root else None
 
     def on_epoch(epoch: EpochReport) -> bool:
-        if epoch.epoch < epoch.epochs:  # the last epoch is reported with the final result
+        if epoch.epoch < epoch.epochs and not settings.final:  # the last: in the final report
             report(
                 {
                     **common,
@@ -94,6 +99,8 @@ def run_trial(
             time_limit_s=settings.time_limit_s,
             # measured in the worker, at its start: what this trial may plan micro-batches for
             memory_limit_bytes=available_memory_bytes(settings.device, settings.memory_share),
+            evaluate_every_epoch=not settings.final,
+            **dict(settings.recipe),
         )
         result = train_trial(spec, train, val, train_config, on_epoch=on_epoch, save_dir=save_dir)
     except Exception as exc:  # any trial error fails this trial only; the search goes on
@@ -108,5 +115,15 @@ def run_trial(
             "done_epochs": result.epochs_run,
             "final": True,
             "weights_dir": str(save_dir) if save_dir else None,
+            **(_test_record(result, train) if settings.final else {}),
         }
     )
+
+
+def _test_record(result: TrialResult, train: ImageData) -> dict[str, int]:
+    """A final's test-split figures, under the study's keys (``search.study.schema``)."""
+    return {
+        schema.TEST_CORRECT: result.correct,
+        schema.TEST_IMAGES: result.evaluated,
+        schema.TRAIN_IMAGES: len(train),
+    }
