@@ -161,6 +161,7 @@ class TrialWatch(Callback):
         self._known: dict[str, Any] = {}
         self._started: dict[str, float] = {}
         self._timed_out: dict[str, str] = {}
+        self._reasons: dict[str, str] = {}
 
     # ----- Tune's Callback interface ----------------------------------------------------------
     def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
@@ -182,10 +183,17 @@ class TrialWatch(Callback):
         self._started.pop(trial.trial_id, None)
 
     # ----- for the searcher -------------------------------------------------------------------
+    def note_error(self, trial_id: str, reason: str) -> None:
+        """Record why a trial that ran outside Ray failed (the inline executor), for
+        :meth:`error_reason`."""
+        self._reasons[trial_id] = reason
+
     def error_reason(self, trial_id: str) -> str:
         """Why Ray says the trial errored, in one line (see :func:`ray_error_reason`)."""
         if trial_id in self._timed_out:
             return self._timed_out[trial_id]
+        if trial_id in self._reasons:
+            return self._reasons.pop(trial_id)
         trial = self._trial(trial_id)
         if trial is None:
             return "Ray trial error (no details recorded)"
