@@ -21,6 +21,8 @@ def ray_cpus(default: int) -> int:
     try:
         import ray
 
+        if not ray.is_initialized():  # outside Ray (the inline executor): asking would start it
+            return default
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
     except Exception:  # outside Ray, or an older Ray without the call
         return default

@@ -43,9 +43,13 @@ def _trials(config: SearchConfig) -> list[optuna.trial.FrozenTrial]:
 def test_a_tiny_search_runs_inline_stores_every_trial_and_resumes(
     tmp_path: Path, tiny_args: list[str]
 ) -> None:
+    import ray
+
     config = _config(tiny_args, tmp_path, "--trials", "2")
     stream = io.StringIO()
+    ray_before = ray.is_initialized()
     summary = run_search(config, stream, executor="inline")
+    assert ray.is_initialized() == ray_before  # no Ray started for it
     # one epoch: MO-ASHA has no rung below it, so every trial trains to the end
     assert summary.counts == Counts(complete=2) and not summary.interrupted
     assert summary.pareto and summary.best_accuracy is not None
