@@ -25,11 +25,15 @@ budget; accuracy normalised to [0, 1] above chance, MACs on a log scale from the
 smallest network of the space (1)) and the best accuracy under the budget; then the mean and
 standard deviation over seeds. A table goes to stdout, JSON to ``--json FILE`` (``-``: stdout).
 
-The trials run in this process, one after another, through the search's own pieces
-(``StudySearcher``, ``Planner``, the sampler, ``ParetoASHA.decide`` and the trainable
-``run_trial``) instead of Ray Tune, whose start-up would cost more than a tiny trial and which
-adds nothing to what is compared here (the concurrency is 1). The data split follows the seed, as
-in ``search run``, and is the same for every method of a seed.
+(a), (a'), (b) and (b') run ``run_search``, what `search run` runs, each on its own temporary
+SQLite study, with the inline executor (``search.driver.inline``): the trials run one after
+another in this process through the same searcher, scheduler and trainable Ray Tune would call,
+without Ray's start-up, which would cost more than a tiny trial and adds nothing to what is
+compared here (the concurrency is 1). What `search run` has no flag for is explicit here: (a')
+gives the executor an epoch budget (and ``trials x epochs`` trials at most); (b) and (b') give
+``run_search`` a ``Baseline`` with Optuna's RandomSampler (per-trial seeds as in the search) and
+no scheduler, and (b) leaves out the opening. The data split follows the seed, as in
+``search run``, and is the same for every method of a seed.
 
 By default the three methods (a), (b) and (c) run; ``--methods`` adds (a') and (b').
 CPU configuration (the defaults: the quick preset's space at 24 px with a 6e7-MAC budget, 3,000
@@ -50,12 +54,13 @@ budget; roughly an hour on one H100, an estimate)::
 from __future__ import annotations
 
 import argparse
-import contextlib
+import io
 import json
 import math
 import os
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -63,12 +68,11 @@ from typing import Any
 import optuna
 
 from search.config import SearchConfig
-from search.driver.searcher import StudySearcher
-from search.strategy.planner import Planner
+from search.driver.inline import InlineExecutor
+from search.driver.run import THIS_SEARCH, Baseline, run_search
 from search.strategy.ranking import hypervolume
-from search.strategy.sampler import make_sampler
-from search.strategy.scheduler import ParetoASHA, make_scheduler
-from search.study import DIRECTIONS, schema
+from search.strategy.scheduler import make_scheduler
+from search.study import schema
 from search.study.ledger import trial_seed
 from search.worker.trial import TrialSettings, run_trial
 from space import ArchSpec, count_spec, fit_phi
@@ -142,13 +146,9 @@ class Run:
     front: list[tuple[float, int]] = field(default_factory=list)
 
 
-class _Stopped(BaseException):
-    """Raised from the report callback when the scheduler stops a trial (not an ``Exception``,
-    so the trainable's error handler does not record it as a failure; Ray stops its trials from
-    outside the function in the same way)."""
-
-
 def settings_of(setup: Setup) -> TrialSettings:
+    """The preset networks' trial settings: those ``run_search`` gives a CPU search at
+    concurrency 1 (all the cores, the whole memory)."""
     return TrialSettings(
         epochs=setup.epochs,
         batch_size=setup.batch_size,
@@ -157,70 +157,43 @@ def settings_of(setup: Setup) -> TrialSettings:
     )
 
 
-def search(
-    setup: Setup, seed: int, method: str, train: ImageData, val: ImageData, classes: int
-) -> Run:
-    """(a), (a'), (b) or (b'): one study in memory, trials trained in turn, stopped by MO-ASHA
-    for (a) and (a'); (a') samples until it has trained as many epochs as (b) does."""
+def search(setup: Setup, seed: int, method: str) -> Run:
+    """(a), (a'), (b) or (b'): ``run_search`` with the inline executor on a new temporary study;
+    (a') samples until it has trained as many epochs as (b) does."""
     config = setup.config(seed)
     ours = not method.startswith("random")
-    sampler = make_sampler(seed, config.trials, kind="tpe" if ours else "random")
-    epoch_budget = None
+    executor = InlineExecutor(scheduler=make_scheduler if ours else None)
+    baseline = THIS_SEARCH if ours else Baseline("random", opening=method == "random_opening")
     if method == "pareto_compute":
-        epoch_budget = setup.trials * setup.epochs
-        config = replace(config, trials=epoch_budget)  # the epochs stop it, not the count
-    study = optuna.create_study(directions=list(DIRECTIONS), sampler=sampler)
-    planner = Planner(config, classes)
-    if method != "random":
-        planner.enqueue_opening(study)  # as `search run` does on a new study
-    searcher = StudySearcher(study, planner)
-    scheduler = make_scheduler(setup.epochs) if ours else None
-    settings = settings_of(setup)
+        executor.epoch_budget = setup.trials * setup.epochs
+        config = replace(config, trials=executor.epoch_budget)  # the epochs stop it, not the count
     run = Run(method, seed)
-    started, cpu = time.monotonic(), time.process_time()
-    for number in range(20 * config.trials):  # bounded: the planner finishes well before
-        trial_id = f"t{number}"
-        suggested = searcher.suggest(trial_id)
-        if not isinstance(suggested, dict):
-            break
-        last = train_one(suggested, train, val, settings, searcher, trial_id, scheduler)
-        searcher.on_trial_complete(trial_id, last or None)
-        run.epochs_trained += int(last.get("epoch", 0) or 0)
-        if epoch_budget is not None and run.epochs_trained >= epoch_budget:
-            break
-    run.seconds, run.cpu_seconds = time.monotonic() - started, time.process_time() - cpu
-    for trial in study.trials:
+    with tempfile.TemporaryDirectory(prefix="effnas-quality-") as folder:
+        config = replace(config, storage=f"sqlite:///{folder}/study.db")
+        started, cpu = time.monotonic(), time.process_time()
+        run_search(config, io.StringIO(), executor, baseline)  # progress lines not shown
+        run.seconds, run.cpu_seconds = time.monotonic() - started, time.process_time() - cpu
+        trials = optuna.load_study(study_name=config.study, storage=config.storage).trials
+    run.epochs_trained = executor.epochs_trained
+    for trial in trials:
         status = trial.user_attrs.get(schema.STATUS)
         run.pruned += status == schema.PRUNED
         run.infeasible += status == schema.INFEASIBLE
-    run.points = [(t.values[0], int(t.values[1])) for t in study.trials if t.values is not None]
+    run.points = [(t.values[0], int(t.values[1])) for t in trials if t.values is not None]
     return run
 
 
 def train_one(
-    config: dict[str, Any],
-    train: ImageData,
-    val: ImageData,
-    settings: TrialSettings,
-    searcher: StudySearcher | None = None,
-    trial_id: str = "",
-    scheduler: ParetoASHA | None = None,
+    config: dict[str, Any], train: ImageData, val: ImageData, settings: TrialSettings
 ) -> dict[str, Any]:
-    """Train one trial with ``run_trial``; epochs go to the searcher and the scheduler, as Ray
-    would send them. Returns the last result (the final one unless the scheduler stopped it)."""
+    """Train one preset network with the worker's ``run_trial``; returns its last result."""
     last: dict[str, Any] = {}
 
     def report(result: dict[str, Any]) -> None:
         last.clear()
         last.update(result)
-        if result.get("final") or "fail_reason" in result or searcher is None:
-            return
-        searcher.on_trial_result(trial_id, result)
-        if scheduler is not None and scheduler.decide(trial_id, config, result) == "STOP":
-            raise _Stopped
 
-    with contextlib.suppress(_Stopped):
-        run_trial(config, train, val, settings, report=report)
+    run_trial(config, train, val, settings, report=report)
     return last
 
 
@@ -358,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             if method == "preset":
                 run = presets(setup, seed, train, val, classes)
             else:
-                run = search(setup, seed, method, train, val, classes)
+                run = search(setup, seed, method)
             runs.append(measure(run, chance, setup.budget, smallest))
             print(
                 f"seed {seed} {method}: HV {run.hypervolume:.4f}, {run.seconds:.0f} s",

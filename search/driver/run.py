@@ -6,8 +6,10 @@ a different search, a Ray address that cannot be joined) is checked before the d
 created or written. Then the study is created or loaded (two drivers creating it at once: the
 loser loads it), trials left RUNNING by a driver that is gone are failed as "interrupted" and
 re-queued (``search.study.lease`` tells them from the live trials of other drivers, on any host),
-and Ray Tune runs the remaining trials with :class:`~search.driver.searcher.StudySearcher` and
-multi-objective ASHA (``search.strategy.scheduler``).
+and an executor (``search.driver.executor``) runs the remaining trials with
+:class:`~search.driver.searcher.StudySearcher` and multi-objective ASHA
+(``search.strategy.scheduler``): Ray Tune for `search run` (``search.driver.ray_tune``), or one
+trial after another in this process (``search.driver.inline``) for benchmarks and tests.
 
 Faults: a trial's failure is that trial's FAIL with a one-line reason, never the end
 of the search; a storage error (a full disk) ends the search with one line (exit 2) and loses
@@ -16,15 +18,10 @@ nothing: the study stays readable, and the next run recovers the trials it left 
 
 from __future__ import annotations
 
-import errno
 import os
-import signal
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,14 +32,15 @@ from sqlalchemy.exc import IntegrityError
 
 from common.errors import UserError
 from search.config import SearchConfig
-from search.driver.mps import mps_for_trials
+from search.driver.executor import Executor, Resources, Work
 from search.driver.progress import Progress, summary_table
-from search.driver.ray_session import driver_log, ray_session
+from search.driver.ray_session import driver_log
 from search.driver.searcher import STORAGE_ERRORS, StudySearcher
 from search.driver.watch import TrialWatch
 from search.strategy.planner import Planner
-from search.strategy.sampler import make_sampler
+from search.strategy.sampler import SAMPLERS, make_sampler
 from search.strategy.seeding import TrialSeededSampler
+from search.study import schema
 from search.study.database import (
     ExistingStudy,
     check_compatible,
@@ -57,7 +55,7 @@ from search.study.urls import parse_url, sqlite_path
 from search.worker.faults import one_line
 from search.worker.trial import TrialSettings
 from space import count_spec
-from trainers.data import ImageData, load_dataset, train_val_split
+from trainers.data import ImageData, check_classes, load_dataset, train_val_split
 
 
 @dataclass(frozen=True)
@@ -74,16 +72,35 @@ class SearchSummary:
 
 
 @dataclass(frozen=True)
-class _Resources:
-    device: str
-    threads: int
-    gpus_per_trial: float
-    num_gpus: int
+class Baseline:
+    """How a benchmark's baseline differs from this search; `search run` always uses the
+    defaults and has no flag for either: ``sampler`` "random" samples at random instead of the
+    multi-objective TPE, ``opening`` False leaves out the opening trials of a new study."""
+
+    sampler: str = "tpe"
+    opening: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose from {SAMPLERS}")
 
 
-def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSummary:
-    """Run (or resume) the search described by ``config``; returns the final tally."""
+THIS_SEARCH = Baseline()
+
+
+def run_search(
+    config: SearchConfig,
+    stream: TextIO | None = None,
+    executor: str | Executor = "ray",
+    baseline: Baseline = THIS_SEARCH,
+) -> SearchSummary:
+    """Run (or resume) the search described by ``config``; returns the final tally.
+
+    ``executor`` runs the trials: "ray" (Ray Tune, what `search run` uses), "inline" (one
+    after another in this process, ``search.driver.inline``) or an executor object, e.g. an
+    ``InlineExecutor`` with a benchmark's options. ``baseline`` is for benchmarks only."""
     stream = stream or sys.stderr
+    runner = make_executor(executor)
     check_database(config.storage)
     resources = _resources(config)
     train, val, classes = _load_data(config)
@@ -96,20 +113,9 @@ def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSumm
     planner = Planner(config, classes)
     searcher: StudySearcher | None = None
     interrupted = False
-    mps = mps_for_trials(  # trials sharing a GPU run at the same time (search.driver.mps)
-        resources.device, resources.gpus_per_trial, config.ray_address, stream
-    )
-    with (
-        mps,
-        ray_session(
-            config.ray_address,
-            num_cpus=resources.threads * config.concurrency,
-            num_gpus=resources.num_gpus if resources.device == "cuda" else 0,
-            object_store_bytes=3 * data_bytes + 64 * 2**20,
-        ),
-    ):
+    with runner.session(config, resources, data_bytes, stream):
         try:
-            study, storage = _open_study(config, planner, created=existing is None)
+            study, storage = _open_study(config, planner, existing is None, baseline)
             with Lease(storage) as lease:
                 progress = Progress(study, config.trials, stream)
                 watch = TrialWatch(config.trial_timeout, _logs_dir())
@@ -117,7 +123,9 @@ def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSumm
                 recovered = tuple(searcher.recover())  # progress prints one line for each
                 remaining = config.trials - Counts.of(study.get_trials(deepcopy=False)).done
                 if remaining > 0:
-                    interrupted = _tune(config, searcher, train, val, resources, remaining)
+                    settings = _trial_settings(config, resources)
+                    work = Work(config, searcher, train, val, settings, resources, remaining)
+                    interrupted = runner.run(work)
                 progress.close()
             trials = study.get_trials(deepcopy=False)
         except STORAGE_ERRORS as exc:
@@ -145,6 +153,21 @@ def run_search(config: SearchConfig, stream: TextIO | None = None) -> SearchSumm
     )
 
 
+def make_executor(executor: str | Executor) -> Executor:
+    """The executor named "ray" or "inline", or ``executor`` itself when it is one."""
+    if not isinstance(executor, str):
+        return executor
+    if executor == "ray":
+        from search.driver.ray_tune import RayExecutor
+
+        return RayExecutor()
+    if executor == "inline":
+        from search.driver.inline import InlineExecutor
+
+        return InlineExecutor()
+    raise ValueError(f"unknown executor {executor!r}; choose 'ray' or 'inline'")
+
+
 def storage_error_message(storage: str, exc: BaseException) -> str:
     """One line for a study database (or Ray Tune's temporary files: an ``OSError``) that
     cannot be written, e.g. "database or disk is full".
@@ -170,7 +193,7 @@ def _logs_dir() -> Path | None:
 
 
 # ----- validation before the database is touched ----------------------------------------------
-def _resources(config: SearchConfig) -> _Resources:
+def _resources(config: SearchConfig) -> Resources:
     import torch
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -191,10 +214,24 @@ def _resources(config: SearchConfig) -> _Resources:
     # local: the machine's cores split between the concurrent trials; on a joined cluster, one
     # CPU per trial (its nodes' sizes are unknown here, and a trial must fit on one node)
     threads = 1 if config.ray_address else max(1, (os.cpu_count() or 1) // config.concurrency)
-    return _Resources(device, threads, per_trial, gpus)
+    return Resources(device, threads, per_trial, gpus)
 
 
-def _memory_share(resources: _Resources, concurrency: int) -> float:
+def _trial_settings(config: SearchConfig, resources: Resources) -> TrialSettings:
+    """What every trial of the search shares, whichever executor runs it."""
+    weights = config.weights_path(0)
+    return TrialSettings(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        device=resources.device,
+        threads=resources.threads,
+        weights_root=str(weights.parent) if weights else None,
+        time_limit_s=config.trial_timeout,
+        memory_share=_memory_share(resources, config.concurrency),
+    )
+
+
+def _memory_share(resources: Resources, concurrency: int) -> float:
     """The share of its device's memory one trial plans for: its GPU fraction
     on CUDA; on the CPU, the host's RAM split between the trials that run at once."""
     if resources.device == "cuda":
@@ -203,15 +240,16 @@ def _memory_share(resources: _Resources, concurrency: int) -> float:
 
 
 def _load_data(config: SearchConfig) -> tuple[ImageData, ImageData, int]:
+    """The search's train and validation splits, carved from the data set's training images
+    only: the test split is never read by a search (``search final`` is what reads it)."""
     full_train, _test = load_dataset(config.dataset, config.data_dir)
-    train, val = train_val_split(full_train, config.val_fraction, config.seed, config.subset)
-    pinned = config.space.pins.get("classes")
-    if pinned is not None and pinned != full_train.classes:
-        raise UserError(
-            f"--classes {pinned} does not match {config.dataset}, which has "
-            f"{full_train.classes} classes; drop --classes"
-        )
-    return train, val, full_train.classes
+    train, val = train_val_split(
+        full_train, config.val_fraction, config.seed, config.subset, subset_setting="--subset"
+    )
+    classes = check_classes(
+        config.space.pins.get("classes"), full_train, config.dataset, "--classes"
+    )
+    return train, val, classes
 
 
 def _check_budget(config: SearchConfig, classes: int) -> None:
@@ -230,7 +268,7 @@ CONFIG_WAIT_S = 30.0  # how long a driver that lost the creation race waits for 
 
 
 def _open_study(
-    config: SearchConfig, planner: Planner, created: bool
+    config: SearchConfig, planner: Planner, created: bool, baseline: Baseline = THIS_SEARCH
 ) -> tuple[optuna.Study, RDBStorage]:
     """Create (``created``) or load the study; a lost creation race loads it, checked."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -240,7 +278,7 @@ def _open_study(
     # samples with a seed made of --seed and N (search.strategy.seeding), so no two trials share
     # one, whether they come from a resume or from drivers running at once.
     sampler = TrialSeededSampler(
-        lambda seed: make_sampler(seed=seed, trials=config.trials),
+        lambda seed: make_sampler(seed=seed, trials=config.trials, kind=baseline.sampler),
         config.seed,
     )
     try:
@@ -263,13 +301,14 @@ def _open_study(
         from importlib.metadata import version
 
         study.set_metric_names(METRIC_NAMES)
-        study.set_user_attr("config", config.identity())
-        study.set_user_attr("effnas_version", version("effnas"))
+        study.set_user_attr(schema.CONFIG, config.identity())
+        study.set_user_attr(schema.EFFNAS_VERSION, version("effnas"))
         if config.b0:
             params, attrs = config.space.start_point()
             stage = "phi1" if config.strategy == "two-stage" else "joint"
             study.enqueue_trial(params, user_attrs={**attrs, "stage": stage})
-        planner.enqueue_opening(study)
+        if baseline.opening:
+            planner.enqueue_opening(study)
     return study, storage
 
 
@@ -292,106 +331,7 @@ def _wait_for_config(study: optuna.Study) -> dict[str, Any] | None:
     """The "config" attr the creating driver writes right after creating the study."""
     deadline = time.monotonic() + CONFIG_WAIT_S
     while True:
-        stored = study.user_attrs.get("config")
+        stored = study.user_attrs.get(schema.CONFIG)
         if stored is not None or time.monotonic() > deadline:
             return stored
         time.sleep(0.2)
-
-
-# ----- Ray Tune ---------------------------------------------------------------------------------
-def _tune(
-    config: SearchConfig,
-    searcher: StudySearcher,
-    train: ImageData,
-    val: ImageData,
-    resources: _Resources,
-    remaining: int,
-) -> bool:
-    """Run Ray Tune until the study has its trials; True when stopped by Ctrl-C / SIGTERM."""
-    from ray import tune
-    from ray.tune.search import ConcurrencyLimiter
-
-    from search.strategy.scheduler import make_scheduler
-    from search.worker.shared_data import SharedData
-    from search.worker.trainable import run_measured_trial
-
-    class _StopOnSignal(tune.Stopper):
-        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-            return False
-
-        def stop_all(self) -> bool:
-            return searcher.stopping  # Ctrl-C / SIGTERM, or the study cannot be written
-
-    weights = config.weights_path(0)
-    settings = TrialSettings(
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        device=resources.device,
-        threads=resources.threads,
-        weights_root=str(weights.parent) if weights else None,
-        time_limit_s=config.trial_timeout,
-        memory_share=_memory_share(resources, config.concurrency),
-    )
-    trainable = tune.with_resources(
-        # the split goes to the object store once; workers cache it (search.worker.shared_data)
-        tune.with_parameters(
-            run_measured_trial, data=SharedData.put(train, val), settings=settings
-        ),
-        {"cpu": resources.threads, "gpu": resources.gpus_per_trial},
-    )
-    scheduler = make_scheduler(config.epochs)  # MO-ASHA on (accuracy, MACs)
-    storage_dir = tempfile.mkdtemp(prefix="effnas-ray-")
-    try:
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=ConcurrencyLimiter(searcher, max_concurrent=config.concurrency),
-                scheduler=scheduler,
-                num_samples=remaining,
-                reuse_actors=True,  # one worker process per slot: torch imports once
-            ),
-            run_config=tune.RunConfig(
-                name=f"effnas-{config.study}",
-                storage_path=storage_dir,
-                verbose=0,
-                stop=_StopOnSignal(),
-                failure_config=tune.FailureConfig(max_failures=0),
-                callbacks=[searcher.watch] if searcher.watch else None,
-            ),
-        )
-        with _signals(searcher):
-            try:
-                tuner.fit()
-            except OSError as exc:  # Tune's own files in a full temp directory
-                if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                    raise
-                searcher.storage_failed(exc)
-    finally:
-        interrupted = searcher.interrupted
-        searcher.interrupt_live()
-        _remove_tree(storage_dir)
-    return interrupted
-
-
-@contextmanager
-def _signals(searcher: StudySearcher) -> Iterator[None]:
-    """First Ctrl-C / SIGTERM: stop Ray gracefully (trials become "interrupted"); second: abort."""
-
-    def handler(signum: int, frame: Any) -> None:
-        if searcher.interrupted:
-            raise KeyboardInterrupt
-        searcher.interrupted = True
-        sys.stderr.write("\nstopping: running trials will be re-queued (Ctrl-C again to abort)\n")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _remove_tree(path: str) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)

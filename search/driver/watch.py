@@ -183,6 +183,7 @@ class TrialWatch(Callback):
         self._known: dict[str, Any] = {}
         self._started: dict[str, float] = {}
         self._timed_out: dict[str, Fault] = {}
+        self._faults: dict[str, Fault] = {}
 
     # ----- Tune's Callback interface ----------------------------------------------------------
     def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
@@ -204,10 +205,17 @@ class TrialWatch(Callback):
         self._started.pop(trial.trial_id, None)
 
     # ----- for the searcher -------------------------------------------------------------------
+    def note_error(self, trial_id: str, fault: Fault) -> None:
+        """Record why a trial that ran outside Ray failed (the inline executor), for
+        :meth:`error_fault`."""
+        self._faults[trial_id] = fault
+
     def error_fault(self, trial_id: str) -> Fault:
-        """Why Ray says the trial errored: its kind and one line (see :func:`ray_error_fault`)."""
+        """Why the trial errored: its kind and one line (see :func:`ray_error_fault`)."""
         if trial_id in self._timed_out:
             return self._timed_out[trial_id]
+        if trial_id in self._faults:
+            return self._faults.pop(trial_id)
         trial = self._trial(trial_id)
         if trial is None:
             return Fault(FaultKind.ERROR, "Ray trial error (no details recorded)")

@@ -7,6 +7,9 @@ set (47 MB for Fashion-MNIST) once per trial. Here the driver puts the two split
 splits on its first trial and keeps them in a per-process cache keyed by the object refs, so the
 next trials in the same actor (``reuse_actors=True``) start from memory. A new search (new refs)
 replaces the cached entry, so a process never holds two data sets.
+
+:class:`LocalData` is the same handle for trials that run in the driver's own process (the
+inline executor, ``search.driver.inline``): the split is already there, nothing is fetched.
 """
 
 from __future__ import annotations
@@ -45,3 +48,15 @@ class SharedData:
         _cache.clear()
         _cache[key] = (train, val)
         return train, val, False
+
+
+@dataclass(frozen=True)
+class LocalData:
+    """The (train, validation) splits held in this process; :meth:`fetch` as for SharedData."""
+
+    train: ImageData
+    val: ImageData
+
+    def fetch(self) -> tuple[ImageData, ImageData, bool]:
+        """(train, val, True): the split is in this process already."""
+        return self.train, self.val, True

@@ -1,5 +1,6 @@
 """The function Ray Tune runs for each trial: ``run_trial`` with cached data, Ray's CPU count
-and the worker's clock readings (what ``search.driver.overhead`` turns into overhead attrs)."""
+and the worker's clock readings (what ``search.driver.overhead`` turns into overhead attrs).
+The inline executor (``search.driver.inline``) runs it too, in the driver's process."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import time
 from typing import Any
 
-from search.worker.shared_data import SharedData
+from search.worker.shared_data import LocalData, SharedData
 from search.worker.trial import Reporter, TrialSettings, run_trial
 
 CLOCK = "clock_"  # prefix of the worker's readings (flat: Tune flattens nested result dicts)
@@ -20,6 +21,8 @@ def ray_cpus(default: int) -> int:
     try:
         import ray
 
+        if not ray.is_initialized():  # outside Ray (the inline executor): asking would start it
+            return default
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
     except Exception:  # outside Ray, or an older Ray without the call
         return default
@@ -28,7 +31,7 @@ def ray_cpus(default: int) -> int:
 
 def run_measured_trial(
     config: dict[str, Any],
-    data: SharedData,
+    data: SharedData | LocalData,
     settings: TrialSettings,
     report: Reporter | None = None,
 ) -> None:

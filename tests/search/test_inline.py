@@ -1,0 +1,128 @@
+"""``run_search`` with the inline executor: a tiny real search in this process, no Ray.
+
+The same driver set-up and study as `search run` (temporary SQLite file, the tiny search of
+``conftest.py``); the trials run one after another through the searcher, the scheduler and the
+trainable. Checks the stored trials, the resume rules, that a trial's error is that trial's FAIL,
+and the benchmark hooks (an epoch budget, no early stopping).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from common.errors import UserError
+from search.cli.run import build_config, run_command
+from search.config import SearchConfig
+from search.driver.inline import InlineExecutor
+from search.driver.run import Baseline, run_search
+from search.study.ledger import Counts
+from space import ArchSpec, count_spec
+
+SMALLEST = 11_861_840  # standard block, expansion 1, 24 px, 10 classes (the opening's first)
+
+
+def _config(args: list[str], folder: Path, *more: str) -> SearchConfig:
+    """``search run``'s configuration for these flags, on a SQLite file in ``folder``."""
+    flags = [*args, "--device", "cpu", "--concurrency", "1", "--study", "inline", *more]
+    flags += ["--storage", f"sqlite:///{folder / 'search.db'}"]
+    with run_command.make_context("run", flags) as context:
+        return build_config(context.params)
+
+
+def _trials(config: SearchConfig) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=config.study, storage=config.storage).trials
+
+
+def test_a_tiny_search_runs_inline_stores_every_trial_and_resumes(
+    tmp_path: Path, tiny_args: list[str]
+) -> None:
+    import ray
+
+    config = _config(tiny_args, tmp_path, "--trials", "2")
+    stream = io.StringIO()
+    ray_before = ray.is_initialized()
+    summary = run_search(config, stream, executor="inline")
+    assert ray.is_initialized() == ray_before  # no Ray started for it
+    # one epoch: MO-ASHA has no rung below it, so every trial trains to the end
+    assert summary.counts == Counts(complete=2) and not summary.interrupted
+    assert summary.pareto and summary.best_accuracy is not None
+    trials = _trials(config)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert trials[0].user_attrs["macs"] == SMALLEST  # the opening: the cheapest network first
+    for trial in trials:
+        attrs: dict[str, Any] = trial.user_attrs
+        spec = ArchSpec.parse(attrs["spec"])
+        assert attrs["status"] == "complete" and attrs["stage"] == "joint"
+        assert attrs["macs"] == count_spec(spec).macs <= config.budget_macs
+        assert trial.values == [attrs["accuracy_per_epoch"][-1], attrs["macs"]]
+        assert len(attrs["accuracy_per_epoch"]) == attrs["epochs_run"] == 1
+        assert 0.0 < trial.values[0] <= 1.0 and attrs["seconds"] > 0
+        assert isinstance(attrs["seed"], int) and attrs["driver"]
+        # the trainable's clock readings became the overhead attrs, as under Ray
+        assert attrs["overhead_seconds"] >= 0 and attrs["overhead"]["data_cached"] is True
+    assert "trial 0 started" in stream.getvalue() and "trial 1 complete" in stream.getvalue()
+
+    again = run_search(config, io.StringIO(), executor="inline")  # the count is reached
+    assert again.counts == summary.counts and len(_trials(config)) == 2
+
+    more = run_search(replace(config, trials=3), io.StringIO(), executor="inline")
+    assert more.counts == Counts(complete=3)
+    trials = _trials(config)
+    assert len(trials) == 3 and trials[2].state == TrialState.COMPLETE
+    assert trials[2].user_attrs["spec"] not in {t.user_attrs["spec"] for t in trials[:2]}
+
+
+def test_a_trial_error_is_that_trials_fail_and_the_search_goes_on(
+    tmp_path: Path, tiny_args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import search.worker.trial as worker
+
+    real = worker.train_trial
+
+    def train_trial(spec: ArchSpec, *args: Any, **kwargs: Any) -> Any:
+        if count_spec(spec).macs == SMALLEST:
+            raise RuntimeError("boom")
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(worker, "train_trial", train_trial)
+    config = _config(tiny_args, tmp_path, "--trials", "2")
+    summary = run_search(config, io.StringIO(), executor="inline")
+    assert summary.counts == Counts(complete=1, failed=1)
+    failed, complete = _trials(config)
+    assert failed.state == TrialState.FAIL and failed.user_attrs["status"] == "failed"
+    assert failed.user_attrs["fail_reason"] == "RuntimeError: boom"  # the worker's reason
+    assert complete.state == TrialState.COMPLETE
+
+
+def test_benchmark_hooks_epoch_budget_and_no_early_stopping(
+    tmp_path: Path, tiny_args: list[str]
+) -> None:
+    # an epoch budget of 2 with 2-epoch trials: one trial, although --trials allows 3
+    config = _config(tiny_args, tmp_path, "--trials", "3", "--epochs", "2")
+    budgeted = InlineExecutor(epoch_budget=2)
+    summary = run_search(config, io.StringIO(), executor=budgeted)
+    # the opening trials not started stay queued
+    assert summary.counts == Counts(complete=1, waiting=2) and budgeted.epochs_trained == 2
+
+    # random search without the opening and without a scheduler: every trial trains all epochs
+    plain = replace(config, study="random", trials=2)
+    executor = InlineExecutor(scheduler=None)
+    summary = run_search(plain, io.StringIO(), executor, Baseline("random", opening=False))
+    assert summary.counts == Counts(complete=2) and executor.epochs_trained == 4
+    assert all(t.user_attrs["epochs_run"] == 2 for t in _trials(plain))
+
+
+def test_the_inline_executor_refuses_concurrency_before_touching_the_database(
+    tmp_path: Path, tiny_args: list[str]
+) -> None:
+    config = _config(tiny_args, tmp_path, "--trials", "2")
+    with pytest.raises(UserError, match="one trial at a time"):
+        run_search(replace(config, concurrency=2), io.StringIO(), executor="inline")
+    assert not (tmp_path / "search.db").exists()
