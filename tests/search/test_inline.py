@@ -22,7 +22,7 @@ from search.cli.run import build_config, run_command
 from search.config import SearchConfig
 from search.driver.inline import InlineExecutor
 from search.driver.run import Baseline, run_search
-from search.study.ledger import Counts
+from search.study.schema import Counts
 from space import ArchSpec, count_spec
 
 SMALLEST = 11_861_840  # standard block, expansion 1, 24 px, 10 classes (the opening's first)
