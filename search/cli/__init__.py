@@ -18,6 +18,7 @@ import traceback
 import click
 
 from common.errors import UserError
+from search.cli.final import final_command
 from search.cli.macs import macs_command, space_group
 from search.cli.report import export_command, report_command
 from search.cli.run import run_command
@@ -37,6 +38,7 @@ for command in (
     space_group,
     train_command,
     run_command,
+    final_command,
     studies_command,
     best_command,
     report_command,

@@ -21,7 +21,6 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
-from search.config import SearchConfig
 from search.driver.searcher import StudySearcher
 from search.worker.trial import TrialSettings
 from trainers.data import ImageData
@@ -37,11 +36,21 @@ class Resources:
     num_gpus: int  # GPUs visible to this driver
 
 
+class RunSettings(Protocol):
+    """What an executor reads of a run: a search's ``SearchConfig`` or `search final`'s
+    ``FinalRun``."""
+
+    study: str
+    epochs: int
+    concurrency: int
+    ray_address: str | None
+
+
 @dataclass(frozen=True)
 class Work:
     """The remaining trials of one search, as the driver hands them to an executor."""
 
-    config: SearchConfig
+    config: RunSettings
     searcher: StudySearcher
     train: ImageData
     val: ImageData
@@ -54,7 +63,7 @@ class Executor(Protocol):
     """Runs a search's trials; chosen by ``run_search(config, executor=...)``."""
 
     def session(
-        self, config: SearchConfig, resources: Resources, data_bytes: int, stream: TextIO
+        self, config: RunSettings, resources: Resources, data_bytes: int, stream: TextIO
     ) -> AbstractContextManager[Any]:
         """The context the whole search runs in (a Ray session, or nothing); entered before the
         study is opened, so it may still refuse the configuration with a ``UserError``."""

@@ -42,8 +42,7 @@ from ray.tune.schedulers.trial_scheduler import TrialScheduler
 from ray.tune.utils import flatten_dict
 
 from common.errors import Fault, TrialFailed, UserError
-from search.config import SearchConfig
-from search.driver.executor import Resources, Work, stop_on_signals
+from search.driver.executor import Resources, RunSettings, Work, stop_on_signals
 from search.strategy.scheduler import ParetoASHA, make_scheduler
 from search.worker.faults import failure_fault
 from search.worker.shared_data import LocalData
@@ -71,7 +70,7 @@ class InlineExecutor:
         self.epochs_trained = 0  # over the trials of the last run (the last result's epoch)
 
     def session(
-        self, config: SearchConfig, resources: Resources, data_bytes: int, stream: TextIO
+        self, config: RunSettings, resources: Resources, data_bytes: int, stream: TextIO
     ) -> contextlib.nullcontext[None]:
         """Nothing to start; refuses what only Ray can do (before the study is touched)."""
         if config.concurrency != 1 or config.ray_address:

@@ -15,17 +15,20 @@ import tempfile
 from contextlib import ExitStack
 from typing import Any, TextIO
 
-from search.config import SearchConfig
-from search.driver.executor import Resources, Work, stop_on_signals
+from search.driver.executor import Resources, RunSettings, Work, stop_on_signals
 from search.driver.mps import mps_for_trials
 from search.driver.ray_session import ray_session
 
 
 class RayExecutor:
-    """Ray Tune with ``--concurrency`` trials at once, locally or on a joined cluster."""
+    """Ray Tune with ``--concurrency`` trials at once, locally or on a joined cluster;
+    ``early_stopping=False`` trains every trial to its last epoch (`search final`)."""
+
+    def __init__(self, early_stopping: bool = True) -> None:
+        self.early_stopping = early_stopping
 
     def session(
-        self, config: SearchConfig, resources: Resources, data_bytes: int, stream: TextIO
+        self, config: RunSettings, resources: Resources, data_bytes: int, stream: TextIO
     ) -> ExitStack:
         """MPS when trials share a GPU (``search.driver.mps``), then a Ray session sized for
         the concurrent trials and the data split in the object store."""
@@ -72,7 +75,8 @@ class RayExecutor:
             ),
             {"cpu": resources.threads, "gpu": resources.gpus_per_trial},
         )
-        scheduler = make_scheduler(config.epochs)  # MO-ASHA on (accuracy, MACs)
+        # MO-ASHA on (accuracy, MACs), or Tune's first-in-first-out: no trial stopped
+        scheduler = make_scheduler(config.epochs) if self.early_stopping else None
         storage_dir = tempfile.mkdtemp(prefix="effnas-ray-")
         try:
             tuner = tune.Tuner(

@@ -37,6 +37,7 @@ from search.driver.progress import Progress, summary_table
 from search.driver.ray_session import driver_log
 from search.driver.searcher import STORAGE_ERRORS, StudySearcher
 from search.driver.watch import TrialWatch
+from search.final_config import FinalConfig
 from search.strategy.planner import Planner
 from search.strategy.sampler import SAMPLERS, make_sampler
 from search.strategy.seeding import TrialSeededSampler
@@ -102,7 +103,7 @@ def run_search(
     stream = stream or sys.stderr
     runner = make_executor(executor)
     check_database(config.storage)
-    resources = _resources(config)
+    resources = resources_for(config)
     train, val, classes = _load_data(config)
     _check_budget(config, classes)
     existing = find_study(config.storage, config.study)
@@ -118,7 +119,7 @@ def run_search(
             study, storage = _open_study(config, planner, existing is None, baseline)
             with Lease(storage) as lease:
                 progress = Progress(study, config.trials, stream)
-                watch = TrialWatch(config.trial_timeout, _logs_dir())
+                watch = TrialWatch(config.trial_timeout, logs_dir())
                 searcher = StudySearcher(study, planner, progress, lease, watch)
                 recovered = tuple(searcher.recover())  # progress prints one line for each
                 remaining = config.trials - Counts.of(study.get_trials(deepcopy=False)).done
@@ -187,13 +188,13 @@ def storage_error_message(storage: str, exc: BaseException) -> str:
     )
 
 
-def _logs_dir() -> Path | None:
+def logs_dir() -> Path | None:
     log = driver_log()
     return log.parent if log else None
 
 
 # ----- validation before the database is touched ----------------------------------------------
-def _resources(config: SearchConfig) -> Resources:
+def resources_for(config: SearchConfig | FinalConfig) -> Resources:
     import torch
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -227,11 +228,11 @@ def _trial_settings(config: SearchConfig, resources: Resources) -> TrialSettings
         threads=resources.threads,
         weights_root=str(weights.parent) if weights else None,
         time_limit_s=config.trial_timeout,
-        memory_share=_memory_share(resources, config.concurrency),
+        memory_share=memory_share(resources, config.concurrency),
     )
 
 
-def _memory_share(resources: Resources, concurrency: int) -> float:
+def memory_share(resources: Resources, concurrency: int) -> float:
     """The share of its device's memory one trial plans for: its GPU fraction
     on CUDA; on the CPU, the host's RAM split between the trials that run at once."""
     if resources.device == "cuda":
@@ -273,7 +274,7 @@ def _open_study(
     """Create (``created``) or load the study; a lost creation race loads it, checked."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    storage = _open_storage(config.storage)
+    storage = open_storage_retrying(config.storage)
     # multi-objective TPE that learns from early-stopped trials (search.strategy.sampler); trial N
     # samples with a seed made of --seed and N (search.strategy.seeding), so no two trials share
     # one, whether they come from a resume or from drivers running at once.
@@ -312,7 +313,7 @@ def _open_study(
     return study, storage
 
 
-def _open_storage(url: str) -> RDBStorage:
+def open_storage_retrying(url: str) -> RDBStorage:
     """``open_storage``, retried while another driver creates Optuna's tables in the same new
     database at the same moment ("table ... already exists", a duplicate schema version)."""
     for attempt in range(5):

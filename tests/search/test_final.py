@@ -1,0 +1,185 @@
+"""`search final` through ``run_finals`` with the inline executor: real finals on real
+Fashion-MNIST in this process, on a temporary SQLite study.
+
+A tiny search (two trials) is retrained with a short recipe on 400 training images and scored on
+the whole test split. Checks what a user relies on: one final per (front trial, repeat) with its
+test accuracy as ``correct / 10,000``; the same command again trains nothing; more repeats add
+only the new ones; a final left running by a dead driver is re-queued and trained; another
+recipe is one line; and a search never reads the test split.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import search.driver.run as driver_run
+from common.errors import UserError
+from search.cli.run import build_config, run_command
+from search.config import SearchConfig
+from search.driver.final import run_finals
+from search.driver.run import run_search
+from search.final_config import FinalConfig
+from search.study import schema
+from search.study.front import pareto_front
+from search.study.lease import Driver
+from trainers.data import ImageData
+
+TEST_IMAGES = 10_000  # Fashion-MNIST's test split
+
+
+def _search(folder: Path, tiny_args: list[str]) -> SearchConfig:
+    flags = [*tiny_args, "--device", "cpu", "--study", "s", "--trials", "2"]
+    flags += ["--storage", f"sqlite:///{folder / 'search.db'}"]
+    with run_command.make_context("run", flags) as context:
+        config = build_config(context.params)
+    run_search(config, io.StringIO(), executor="inline")
+    return config
+
+
+def _final(searched: SearchConfig, folder: Path, **changes: object) -> FinalConfig:
+    options: dict[str, object] = {
+        "study": searched.study,
+        "storage": searched.storage,
+        "epochs": 1,
+        "warmup_epochs": 0,
+        "batch_size": 64,
+        "subset": 400,
+        "device": "cpu",
+        "weights_dir": str(folder / "weights"),
+    }
+    return FinalConfig(**{**options, **changes})  # type: ignore[arg-type]
+
+
+def _finals(config: FinalConfig) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=config.final_study, storage=config.storage).trials
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory, tiny_args: list[str]) -> SearchConfig:
+    return _search(tmp_path_factory.mktemp("final"), tiny_args)
+
+
+def test_finals_train_the_front_once_score_the_test_split_and_resume(
+    searched: SearchConfig, tmp_path: Path
+) -> None:
+    config = _final(searched, tmp_path)
+    source = optuna.load_study(study_name="s", storage=searched.storage)
+    front = [t.number for t in pareto_front(source.trials)]
+
+    summary = run_finals(config, io.StringIO(), executor="inline")
+    assert summary.queued == len(front) and summary.kept == 0
+    assert summary.counts.complete == len(front) and not summary.interrupted
+    finals = _finals(config)
+    assert sorted(t.user_attrs[schema.SOURCE_TRIAL] for t in finals) == sorted(front)
+    for final in finals:
+        attrs = final.user_attrs
+        assert final.state == TrialState.COMPLETE
+        assert attrs[schema.TEST_IMAGES] == TEST_IMAGES and attrs[schema.TRAIN_IMAGES] == 400
+        assert final.values[0] == attrs[schema.TEST_CORRECT] / TEST_IMAGES
+        origin = source.trials[attrs[schema.SOURCE_TRIAL]]
+        assert attrs[schema.SPEC] == origin.user_attrs[schema.SPEC]
+        assert final.values[1] == origin.values[1]  # the same network: the same MACs
+        assert attrs[schema.PROXY_ACCURACY] == origin.values[0]
+        assert (Path(attrs[schema.WEIGHTS_DIR]) / "weights.pt").is_file()
+    study = optuna.load_study(study_name=config.final_study, storage=config.storage)
+    assert study.user_attrs[schema.SOURCE_STUDY] == "s"
+    assert study.metric_names == schema.FINAL_METRIC_NAMES
+
+    again = run_finals(config, io.StringIO(), executor="inline")  # the same command
+    assert again.queued == 0 and again.kept == len(front)
+    assert len(_finals(config)) == len(front)  # nothing trained twice
+
+    more = run_finals(config.replace(repeats=2), io.StringIO(), executor="inline")
+    assert more.queued == len(front) and more.counts.complete == 2 * len(front)
+    finals = _finals(config)
+    seeds = {(t.user_attrs[schema.SOURCE_TRIAL], t.user_attrs[schema.REPEAT]) for t in finals}
+    assert len(seeds) == 2 * len(front)  # each (trial, repeat) once
+
+
+def test_a_final_left_running_by_a_dead_driver_is_requeued(
+    searched: SearchConfig, tmp_path: Path
+) -> None:
+    config = _final(searched, tmp_path, top=1, storage=_copy(searched.storage, tmp_path))
+    storage = config.storage
+    study = optuna.create_study(
+        study_name=config.final_study, storage=storage, directions=list(schema.DIRECTIONS)
+    )
+    study.set_user_attr(schema.CONFIG, config.identity())
+    best = max(
+        (t for t in optuna.load_study(study_name="s", storage=storage).trials if t.values),
+        key=lambda t: (t.values[0], -t.values[1]),
+    )
+    study.enqueue_trial({}, user_attrs={schema.SOURCE_TRIAL: best.number, schema.REPEAT: 0})
+    taken = study.ask()  # a driver took it ...
+    taken.set_user_attr(schema.DRIVER, Driver.here().attr())  # ... and is gone (this process)
+
+    summary = run_finals(config, io.StringIO(), executor="inline")
+    finals = _finals(config)
+    assert [t.state for t in finals] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert finals[0].user_attrs[schema.FAIL_REASON] == schema.INTERRUPTED
+    assert finals[1].user_attrs[schema.REQUEUED_FROM] == 0
+    assert finals[1].user_attrs[schema.SOURCE_TRIAL] == best.number
+    assert summary.queued == 0 and summary.counts.complete == 1
+
+
+def test_another_recipe_or_a_bad_choice_is_one_line(searched: SearchConfig, tmp_path: Path) -> None:
+    config = _final(searched, tmp_path, top=1, storage=_copy(searched.storage, tmp_path))
+    run_finals(config, io.StringIO(), executor="inline")
+    with pytest.raises(UserError, match=r"another recipe \(epochs: 1 -> 2\)"):
+        run_finals(config.replace(epochs=2), io.StringIO(), executor="inline")
+    with pytest.raises(UserError, match=r"--trials 99: not complete trials of study 's'"):
+        run_finals(config.replace(top=None, trials=(99,)), io.StringIO(), executor="inline")
+    with pytest.raises(UserError, match="is a study of finals"):
+        run_finals(config.replace(study="s:final"), io.StringIO(), executor="inline")
+    with pytest.raises(UserError, match="no study 'nope'"):
+        run_finals(config.replace(study="nope"), io.StringIO(), executor="inline")
+
+
+class _Sealed(ImageData):
+    """A test split that fails whoever reads its images or labels once it is sealed."""
+
+    def __getattribute__(self, name: str) -> object:
+        sealed = object.__getattribute__(self, "__dict__").get("sealed", False)
+        if sealed and name in ("images", "labels"):
+            raise AssertionError("a search read the test split")
+        return super().__getattribute__(name)
+
+    def seal(self) -> _Sealed:
+        object.__setattr__(self, "sealed", True)
+        return self
+
+
+def test_a_search_never_reads_the_test_split(
+    tmp_path: Path, tiny_args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = driver_run.load_dataset
+
+    def sealed(name: str, data_dir: object = None) -> tuple[ImageData, ImageData]:
+        train, test = real(name, data_dir)
+        return train, _Sealed(test.images, test.labels, test.classes, test.name).seal()
+
+    monkeypatch.setattr(driver_run, "load_dataset", sealed)
+    config = _search(tmp_path, tiny_args)
+    trials = optuna.load_study(study_name=config.study, storage=config.storage).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+
+
+def _copy(url: str, folder: Path) -> str:
+    """The searched database copied into ``folder``, without finals (each test owns its
+    companion study)."""
+    target = folder / "copy.db"
+    with (
+        sqlite3.connect(url.removeprefix("sqlite:///")) as source,
+        sqlite3.connect(target) as copy,
+    ):
+        source.backup(copy)
+    copied = f"sqlite:///{target}"
+    if "s:final" in optuna.get_all_study_names(copied):
+        optuna.delete_study(study_name="s:final", storage=copied)
+    return copied
