@@ -19,7 +19,7 @@ from scipy import stats
 
 from reports.build import report_figures, report_rows
 from reports.final_figures import FINAL_FIGURE_IDS, SPREAD_NOTE
-from reports.finals import agreement, final_data, final_rows
+from reports.finals import FinalData, agreement, final_data, final_rows
 from reports.html import render_report
 from reports.records import study_data
 from search.cli import main
@@ -41,7 +41,7 @@ SWAP: dict[int, list[float | str]] = {0: [0.90], 2: [0.92], 1: [0.91], 3: [0.93]
 REVERSED: dict[int, list[float | str]] = {0: [0.93], 2: [0.92], 1: [0.90], 3: [0.91]}
 
 
-def read(url: str):
+def read(url: str) -> FinalData | None:
     storage = open_existing(url)
     return final_data(load_study(storage, STUDY, url), storage)
 
