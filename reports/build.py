@@ -1,7 +1,9 @@
 """From study records to the report's parts: Pareto set, references, figures, table rows.
 
 The one place that wires the data functions to the drawing functions, so the CLI only chooses
-an output format.
+an output format. The final trainings of the study (``reports.finals``), when there are any,
+add their own figures (``reports.final_figures``) to the same dict, drawn in the report's
+"Final training" section and written as PNGs like the others.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Any
 import plotly.graph_objects as go
 
 from reports.figures import coefficients_figure, curves_figure, pareto_figure
+from reports.final_figures import final_figures
+from reports.finals import FinalData
 from reports.pareto import pareto_front
 from reports.records import StudyData
 from reports.references import paper_references
@@ -20,19 +24,23 @@ from reports.table import trial_rows
 FIGURE_IDS: tuple[str, ...] = ("pareto", "curves", "coefficients")
 
 
-def report_figures(study: StudyData) -> dict[str, go.Figure]:
-    """The report's figures keyed by :data:`FIGURE_IDS`."""
+def report_figures(study: StudyData, final: FinalData | None = None) -> dict[str, go.Figure]:
+    """The report's figures keyed by :data:`FIGURE_IDS`, then the final section's figures
+    (``reports.final_figures.FINAL_FIGURE_IDS``) when ``final`` holds any final training."""
     completed = [t for t in study.trials if t.measured]
     front = pareto_front(study.trials)
     classes = study.classes
     references = paper_references(classes, study.trials) if classes is not None else []
     budget = study.config.get("budget_macs")
     budget_macs = float(budget) if isinstance(budget, (int, float)) else None
-    return {
+    figures = {
         "pareto": pareto_figure(completed, front, references, budget_macs),
         "curves": curves_figure(front),
         "coefficients": coefficients_figure(completed),
     }
+    if final is not None:
+        figures.update(final_figures(final))
+    return figures
 
 
 def report_rows(study: StudyData) -> list[dict[str, Any]]:

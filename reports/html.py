@@ -1,9 +1,13 @@
-"""One self-contained HTML report: header, figures, sortable trial table.
+"""One self-contained HTML report: header, figures, final training, sortable trial table.
 
 The file must open offline (a search may run on a machine without internet), so plotly.js is
 embedded once, inline (``plotly.offline.get_plotlyjs``, what ``include_plotlyjs=True`` embeds),
 each figure is written with ``include_plotlyjs=False`` into its own ``div`` and the table is
 sorted by a few lines of inline JavaScript: no CDN, no external asset.
+
+The section "Final training (test split)" puts the truth next to the proxy: the agreement line
+of ``reports.finals``, the final figures and one row per retrained network; without a final
+training it says how to make one.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from reports.final_figures import FINAL_FIGURE_IDS, SPREAD_NOTE
+from reports.finals import FinalData, final_rows, no_final_message
 from reports.records import StudyData
 from reports.table import to_dataframe
 
@@ -37,6 +43,11 @@ table.trials th { background: #eee; cursor: pointer;
 table.trials th, table.trials td { border: 1px solid #ccc; padding: 3px 6px; }
 table.trials td { white-space: nowrap; }
 table.trials tr.pareto td { background: #fdecea; }
+.agree { background: #e6f4ea; border: 1px solid #34a853; padding: 10px 14px; margin: 12px 0;
+  border-radius: 4px; }
+.disagree { background: #fff3cd; border: 1px solid #e0b400; padding: 10px 14px; margin: 12px 0;
+  font-weight: bold; border-radius: 4px; }
+table.trials tr.final-front td { background: #fdecea; }
 th.asc::after { content: " \\25B2"; } th.desc::after { content: " \\25BC"; }
 """
 
@@ -142,16 +153,78 @@ def header_html(study: StudyData) -> str:
 <table class="meta" id="config">{_config_rows(study.config)}</table>"""
 
 
-def render_report(
-    study: StudyData, figures: dict[str, go.Figure], rows: list[dict[str, Any]]
-) -> str:
-    """The whole HTML document; ``figures`` maps div id to figure, drawn in that order."""
-    parts = [
-        fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id)
+def _figures_html(figures: dict[str, go.Figure]) -> str:
+    return "\n".join(
+        '<div class="figure">'
+        f"{fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id)}</div>"
         for div_id, fig in figures.items()
-    ]
+    )
+
+
+def _accuracy(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _final_table(final: FinalData) -> str:
+    """One row per retrained network, the final front first (highlighted)."""
+    head = ("trial", "final front", "spec", "MACs", "proxy acc", "test acc mean ± std")
+    head += ("test min - max", "repeats")
+    lines = ["<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead>"]
+    for row in final_rows(final):
+        mean = _accuracy(row["test_mean"])
+        if mean and row["test_std"] is not None:
+            mean += f" ± {row['test_std']:.4f}"
+        spread = ""
+        if row["test_min"] is not None:
+            spread = f"{row['test_min']:.4f} - {row['test_max']:.4f}"
+        cells = (
+            str(row["trial"]),
+            "yes" if row["final_front"] else "",
+            row["spec"] or "",
+            "" if row["macs"] is None else f"{row['macs']:,}",
+            _accuracy(row["proxy_accuracy"]),
+            mean,
+            spread,
+            str(row["repeats"]),
+        )
+        css = ' class="final-front"' if row["final_front"] else ' class="final-row"'
+        lines.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    body = "\n".join(lines)
+    return f'<table class="trials" id="final-table">\n{body}\n</table>'
+
+
+def final_section_html(
+    study_name: str, final: FinalData | None, figures: dict[str, go.Figure]
+) -> str:
+    """The "Final training (test split)" section; without finals, how to make one."""
+    title = '<h2 id="final">Final training (test split)</h2>'
+    if final is None:
+        hint = html.escape(no_final_message(study_name))
+        return f'{title}\n<p id="final-none">{hint}</p>'
+    a = final.agreement
+    counts = ", ".join(f"{n} {s}" for s, n in final.counts.items() if n)
+    retrained = len(final.networks)
+    css = "agree" if a.agrees else "disagree"
+    return f"""{title}
+<div>study {html.escape(final.name)}: {retrained} retrained networks, final trials
+{html.escape(counts)}; each evaluated once on the test split ({html.escape(SPREAD_NOTE)})</div>
+<div class="{css}" id="final-agreement">{html.escape(a.message)}</div>
+{_figures_html(figures)}
+<div class="table-wrap">{_final_table(final)}</div>"""
+
+
+def render_report(
+    study: StudyData,
+    figures: dict[str, go.Figure],
+    rows: list[dict[str, Any]],
+    final: FinalData | None = None,
+) -> str:
+    """The whole HTML document; ``figures`` maps div id to figure, drawn in that order (the
+    final figures, :data:`FINAL_FIGURE_IDS`, inside the final section with ``final``)."""
     title = f"effnas study {html.escape(study.name)}"
-    figures_html = "\n".join(f'<div class="figure">{p}</div>' for p in parts)
+    figures_html = _figures_html({k: f for k, f in figures.items() if k not in FINAL_FIGURE_IDS})
+    final_figures = {k: f for k, f in figures.items() if k in FINAL_FIGURE_IDS}
+    final_html = final_section_html(study.name, final, final_figures)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -164,6 +237,7 @@ def render_report(
 {header_html(study)}
 <h2>Figures</h2>
 {figures_html}
+{final_html}
 <h2>All trials (Pareto set first; click a column header to sort)</h2>
 <div class="table-wrap">{table_html(rows)}</div>
 <script type="text/javascript">{_SORT_JS}</script>

@@ -10,6 +10,7 @@ import click
 from common.errors import UserError
 from reports.build import report_figures, report_rows
 from reports.export import export_trial
+from reports.finals import final_data
 from reports.html import render_report
 from reports.png import write_pngs
 from reports.records import study_data
@@ -56,16 +57,22 @@ def _write_text(text: str, out: Path) -> None:
 def report_command(
     study_name: str | None, storage: str, fmt: str, out: Path | None, png_dir: Path | None
 ) -> None:
-    """Pareto report of a study: accuracy vs MACs, curves, coefficients, trial table."""
-    study = load_study(open_existing(storage), study_name, storage)
+    """Pareto report of a study: accuracy vs MACs, curves, coefficients, its final training
+    (test split, from the companion study NAME:final) and the trial table."""
+    backend = open_existing(storage)
+    study = load_study(backend, study_name, storage)
     data = study_data(study, mask_url(storage))
     rows = report_rows(data)
-    figures = report_figures(data) if fmt == "html" or png_dir is not None else {}
+    drawn = fmt == "html" or png_dir is not None
+    final = final_data(study, backend) if drawn else None
+    figures = report_figures(data, final) if drawn else {}
     if fmt == "html":
         target = out or Path("report.html")
-        _write_text(render_report(data, figures, rows), target)
+        _write_text(render_report(data, figures, rows, final), target)
         counts = ", ".join(f"{n} {s}" for s, n in data.counts().items() if n)
         click.echo(f"wrote {target} ({len(data.trials)} trials: {counts or 'none'})", err=True)
+        if final is not None:
+            click.echo(f"final training: {final.agreement.message}", err=True)
         if data.running:
             click.echo(f"note: search still running ({data.running} running)", err=True)
     else:

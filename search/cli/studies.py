@@ -1,4 +1,10 @@
-"""`search studies` and `search best`: read a study database (never create one)."""
+"""`search studies` and `search best`: read a study database (never create one).
+
+`search best --final` shows the truth next to the proxy: the front of the study's final
+trainings (companion study ``S:final``, test split) with each network's proxy accuracy and the
+line that says whether the short trials ranked the networks as full training does
+(``reports.finals``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import json
 import click
 import optuna
 
+from reports.finals import FinalData, agreement_record, final_data, final_rows, no_final_message
 from search.driver.progress import summary_table
 from search.study import schema
 from search.study.database import DEFAULT_STORAGE, check_database, open_storage
@@ -59,19 +66,30 @@ def studies_command(storage: str, as_json: bool) -> None:
 @click.option("--study", required=True, help="Study name.")
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="SQLAlchemy URL.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of the Pareto trials.")
-def best_command(study: str, storage: str, as_json: bool) -> None:
+@click.option(
+    "--final",
+    "final",
+    is_flag=True,
+    help="The front of the final trainings (test split, `search final`) with proxy accuracies "
+    "and whether the proxy ranks the networks as full training does.",
+)
+def best_command(study: str, storage: str, as_json: bool, final: bool) -> None:
     """Print the Pareto-optimal COMPLETE trials (max accuracy, min MACs) with their specs."""
     from common.errors import UserError
 
     check_database(storage, must_exist=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    backend = open_storage(storage)
     try:
-        loaded = optuna.load_study(study_name=study, storage=open_storage(storage))
+        loaded = optuna.load_study(study_name=study, storage=backend)
     except KeyError as exc:
         shown = mask_url(storage)
         raise UserError(
             f"no study {study!r} in {shown}; list them with `search studies --storage {shown}`"
         ) from exc
+    if final:
+        _print_final(study, final_data(loaded, backend), as_json)
+        return
     trials = loaded.get_trials(deepcopy=False)
     front = pareto_front(trials)
     if as_json:
@@ -97,3 +115,38 @@ def best_command(study: str, storage: str, as_json: bool) -> None:
         click.echo(f"study {study!r} has no complete trials yet")
         return
     click.echo(summary_table(front, limit=len(front)))
+
+
+def _accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _print_final(study: str, data: FinalData | None, as_json: bool) -> None:
+    """`search best --final`: the final front and the agreement line (or how to get them)."""
+    if data is None:
+        click.echo(no_final_message(study))
+        return
+    if as_json:
+        record = {
+            "study": data.source_study,
+            "final_study": data.name,
+            "front": final_rows(data, front_only=True),
+            "agreement": agreement_record(data),
+        }
+        click.echo(json.dumps(record, allow_nan=False))
+        return
+    click.echo(
+        f"final front of study {study} ({data.name}, test split): {len(data.final_front)} of "
+        f"{len(data.measured)} retrained networks"
+    )
+    click.echo(f"{'trial':>6}  {'MACs':>14}  {'proxy acc':>9}  {'test mean ± std':>17}  reps  spec")
+    for row in final_rows(data, front_only=True):
+        mean = _accuracy(row["test_mean"])
+        if row["test_std"] is not None:
+            mean += f" ± {row['test_std']:.4f}"
+        macs = "-" if row["macs"] is None else f"{row['macs']:,}"
+        click.echo(
+            f"{row['trial']:>6}  {macs:>14}  {_accuracy(row['proxy_accuracy']):>9}  {mean:>17}  "
+            f"{row['repeats']:>4}  {row['spec'] or '-'}"
+        )
+    click.echo(data.agreement.message)

@@ -30,7 +30,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from common.errors import UserError
-from search.study.schema import CONFIG, DIRECTIONS
+from search.study.schema import CONFIG, DIRECTIONS, is_final_study
 from search.study.urls import mask_url, parse_url, scrub, sqlite_path
 
 DEFAULT_STORAGE = "sqlite:///search.db"  # the storage of every command that takes --storage
@@ -258,11 +258,17 @@ def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
 def load_study(storage: optuna.storages.BaseStorage, name: str | None, url: str) -> optuna.Study:
     """Load study ``name``; with ``name=None`` the storage's only study.
 
-    ``UserError`` (listing the studies that do exist) when the name is unknown or ambiguous.
+    Companion studies of final trainings (``S:final``, ``schema.is_final_study``) belong to
+    their search S, so with ``name=None`` they do not count: a storage holding S and S:final
+    still names S. ``UserError`` (listing the studies that do exist) when the name is unknown or
+    ambiguous.
     """
     names = study_names(storage)
     if name is None:
-        if len(names) == 1:
+        searches = [n for n in names if not is_final_study(n)]
+        if len(searches) == 1:
+            name = searches[0]
+        elif len(names) == 1:
             name = names[0]
         else:
             raise UserError(

@@ -12,6 +12,10 @@ Trials (number: state/status, spec, accuracy, MACs):
   8 FAIL    "failed" standard e=6 (out of memory)
   9 COMPLETE standard e=2            0.79  107,610,528   dominated (same MACs as 0, lower accuracy)
   10, 11 RUNNING (only with running=True)
+
+``write_finals`` adds the companion study "pareto-test:final" of `search final`: one trial per
+(searched trial, repeat), values [test_accuracy, macs] on COMPLETE trials, with the searched
+trial's candidate attrs and the final keys (source_trial, repeat, proxy_accuracy, ...).
 """
 
 from __future__ import annotations
@@ -159,3 +163,56 @@ def make_study(tmp_path: Path) -> Callable[..., str]:
         return write_study(path or tmp_path / "study.db", running, weights_dir)
 
     return make
+
+
+FINAL_CONFIG = {"epochs": 30, "dataset": "fashion-mnist", "repeats": 3}
+TEST_IMAGES = 10_000
+
+
+def write_finals(url: str, results: dict[int, list[float | str]], study: str = STUDY) -> str:
+    """Add ``study``:final to ``url``: for each searched trial number its repeats, in order.
+
+    A float is a COMPLETE repeat's test accuracy; "failed", "interrupted" or "running" write
+    such a trial instead. Returns the companion study's name.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    searched = {t.number: t for t in optuna.load_study(study_name=study, storage=url).trials}
+    name = f"{study}:final"
+    final = optuna.create_study(storage=url, study_name=name, directions=["maximize", "minimize"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        final.set_metric_names(["test_accuracy", "macs"])
+    final.set_user_attr("source_study", study)
+    final.set_user_attr("config", FINAL_CONFIG)
+    for number, repeats in results.items():
+        source = searched[number]
+        keep = ("spec", "spec_json", "spec_id", "block", "macs", "params")
+        for repeat, outcome in enumerate(repeats):
+            attrs: dict[str, Any] = {k: source.user_attrs[k] for k in keep}
+            attrs.update(
+                source_trial=number,
+                repeat=repeat,
+                proxy_accuracy=source.values[0],
+                seed=1000 + repeat,
+                train_images=60_000,
+                test_images=TEST_IMAGES,
+            )
+            if isinstance(outcome, float):
+                attrs.update(
+                    status="complete",
+                    epochs_run=FINAL_CONFIG["epochs"],
+                    test_correct=round(outcome * TEST_IMAGES),
+                )
+                trial = create_trial(
+                    state=TrialState.COMPLETE, values=[outcome, attrs["macs"]], user_attrs=attrs
+                )
+            elif outcome == "running":
+                trial = create_trial(
+                    state=TrialState.RUNNING, user_attrs={**attrs, "status": "running"}
+                )
+            else:
+                reason = "interrupted" if outcome == "interrupted" else "diverged: loss is nan"
+                attrs.update(status="failed", fail_reason=reason)
+                trial = create_trial(state=TrialState.FAIL, user_attrs=attrs)
+            final.add_trial(trial)
+    return name
