@@ -38,7 +38,7 @@ from torch import nn
 
 from common.errors import UserError
 from space import ArchSpec, build_model, count_spec, resolve
-from trainers.augment import BatchTransform, channel_stats
+from trainers.augment import InputContract, channel_stats
 from trainers.data import ImageData
 from trainers.device import (
     peak_memory_bytes,
@@ -150,7 +150,10 @@ class TrialResult:
     """The trial's record: the last epoch's validation accuracy and loss, wall ``seconds`` of the
     whole call, ``images_per_second`` over the training steps only (evaluation excluded).
     ``micro_batch`` x ``accumulation_steps`` covers the batch; ``memory_estimate_bytes`` is the
-    planned peak on the device at that micro-batch, data set included (``space.memory``)."""
+    planned peak on the device at that micro-batch, data set included (``space.memory``).
+    ``input`` is the evaluation input contract (``trainers.augment.InputContract``): the resize,
+    centre crop and the exact normalisation statistics the network was trained and evaluated
+    with, which anyone evaluating the saved weights must apply."""
 
     accuracy: float
     loss: float
@@ -167,11 +170,13 @@ class TrialResult:
     accumulation_steps: int
     memory_estimate_bytes: int
     setup_seconds: float = 0.0  # from the call to the first training step (model build, data)
+    input: InputContract | None = None
 
     def to_dict(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)
         record["accuracy_per_epoch"] = list(self.accuracy_per_epoch)
         record["loss_per_epoch"] = list(self.loss_per_epoch)
+        record["input"] = self.input.to_dict() if self.input is not None else None
         return record
 
 
@@ -204,12 +209,10 @@ def train_trial(
         model, runner = speed.prepare(build_model(spec).to(device))
         images, labels = train.images.to(device), train.labels.to(device)
         val_images, val_labels = val.images.to(device), val.labels.to(device)
-        transform = BatchTransform(
-            resolve(spec).resolution,
-            channel_stats(images),
-            device,
-            channels_last=speed.channels_last,
+        contract = InputContract.of(
+            resolve(spec).resolution, channel_stats(images), spec.classes, train.name
         )
+        transform = contract.transform(device, channels_last=speed.channels_last)
         generator = torch.Generator(device=device).manual_seed(config.seed)
         optimizer = torch.optim.SGD(
             model.parameters(),
@@ -271,6 +274,7 @@ def train_trial(
             accumulation_steps=plan.accumulation_steps,
             memory_estimate_bytes=plan.estimate_bytes,
             setup_seconds=setup_seconds,
+            input=contract,
         )
     if save_dir is not None:
         save_trial(Path(save_dir), spec, model, result)
@@ -278,10 +282,17 @@ def train_trial(
 
 
 def save_trial(directory: Path, spec: ArchSpec, model: nn.Module, result: TrialResult) -> None:
-    """``spec.json`` (re-train with ``search train --spec``), ``weights.pt``, ``result.json``."""
+    """``spec.json`` (re-train with ``search train --spec``), ``weights.pt``, ``result.json``.
+
+    ``spec.json`` holds the spec's fields and, under ``"input"``, the result's input contract
+    (``ArchSpec.from_json`` skips it), so the one file says both which network the weights
+    build and how to feed it (``search evaluate``)."""
+    document = spec.to_dict()
+    if result.input is not None:
+        document["input"] = result.input.to_dict()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "spec.json").write_text(spec.to_json() + "\n")
+        (directory / "spec.json").write_text(json.dumps(document, sort_keys=True) + "\n")
         state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
         torch.save(state, directory / "weights.pt")
         (directory / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
