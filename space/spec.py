@@ -57,6 +57,10 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("classes", "classes"),
 )
 _FIELD_OF_SHORT = {short: field for field, short in _KEYS}
+# keys a spec file may hold beside the spec's fields, skipped by ``ArchSpec.from_json``: "input"
+# is the evaluation input contract a trainer writes next to the spec it trained
+# (``trainers.augment.InputContract``); it says how to feed the network, not which network it is
+SPEC_FILE_EXTRAS: tuple[str, ...] = ("input",)
 
 
 def _fmt_float(value: float) -> str:
@@ -196,6 +200,7 @@ class ArchSpec:
 
     @classmethod
     def from_json(cls, text: str) -> ArchSpec:
+        """A spec file's spec; the keys of ``SPEC_FILE_EXTRAS`` beside its fields are skipped."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -204,7 +209,7 @@ class ArchSpec:
             ) from exc
         if not isinstance(data, dict):
             raise UserError('spec JSON must be an object such as {"block": "se", ...}')
-        return cls.from_dict(data)
+        return cls.from_dict({k: v for k, v in data.items() if k not in SPEC_FILE_EXTRAS})
 
     @classmethod
     def parse(cls, text: str) -> ArchSpec:

@@ -38,7 +38,7 @@ from torch import nn
 
 from common.errors import UserError
 from space import ArchSpec, build_model, count_spec, resolve
-from trainers.augment import BatchTransform, channel_stats
+from trainers.augment import InputContract, channel_stats
 from trainers.data import ImageData
 from trainers.device import (
     peak_memory_bytes,
@@ -67,8 +67,9 @@ class TrainConfig:
     ``memory_limit_bytes`` is what the trial may use on its device, data set included (None: no
     limit and no micro-batching; ``trainers.device.available_memory_bytes`` gives a safe figure);
     ``time_limit_s`` bounds the trial's wall time, checked between steps and before evaluation.
-    ``evaluate_every_epoch=False`` evaluates once, after the last epoch: a final training scored
-    on a test split must see it once, not pick its epoch by it.
+    ``validate=False`` trains without evaluating at all (accuracy and loss are NaN, the curves
+    empty): a final training is scored once afterwards, on the test split, by
+    ``trainers.evaluation`` on its saved weights, and must not look at that split before.
     """
 
     epochs: int = 55
@@ -90,7 +91,7 @@ class TrainConfig:
     channels_last: bool | None = None
     memory_limit_bytes: int | None = None
     time_limit_s: float | None = None
-    evaluate_every_epoch: bool = True
+    validate: bool = True
 
     def __post_init__(self) -> None:
         """The recipe's own invariants, named by setting, for every caller of the trainer.
@@ -153,7 +154,10 @@ class TrialResult:
     """The trial's record: the last epoch's validation accuracy and loss, wall ``seconds`` of the
     whole call, ``images_per_second`` over the training steps only (evaluation excluded).
     ``micro_batch`` x ``accumulation_steps`` covers the batch; ``memory_estimate_bytes`` is the
-    planned peak on the device at that micro-batch, data set included (``space.memory``)."""
+    planned peak on the device at that micro-batch, data set included (``space.memory``).
+    ``input`` is the evaluation input contract (``trainers.augment.InputContract``): the resize,
+    centre crop and the exact normalisation statistics the network was trained and evaluated
+    with, which anyone evaluating the saved weights must apply."""
 
     accuracy: float
     loss: float
@@ -170,13 +174,13 @@ class TrialResult:
     accumulation_steps: int
     memory_estimate_bytes: int
     setup_seconds: float = 0.0  # from the call to the first training step (model build, data)
-    correct: int = 0  # images the last evaluation classified correctly
-    evaluated: int = 0  # images the last evaluation saw
+    input: InputContract | None = None
 
     def to_dict(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)
         record["accuracy_per_epoch"] = list(self.accuracy_per_epoch)
         record["loss_per_epoch"] = list(self.loss_per_epoch)
+        record["input"] = self.input.to_dict() if self.input is not None else None
         return record
 
 
@@ -209,12 +213,10 @@ def train_trial(
         model, runner = speed.prepare(build_model(spec).to(device))
         images, labels = train.images.to(device), train.labels.to(device)
         val_images, val_labels = val.images.to(device), val.labels.to(device)
-        transform = BatchTransform(
-            resolve(spec).resolution,
-            channel_stats(images),
-            device,
-            channels_last=speed.channels_last,
+        contract = InputContract.of(
+            resolve(spec).resolution, channel_stats(images), spec.classes, train.name
         )
+        transform = contract.transform(device, channels_last=speed.channels_last)
         generator = torch.Generator(device=device).manual_seed(config.seed)
         optimizer = torch.optim.SGD(
             model.parameters(),
@@ -250,7 +252,7 @@ def train_trial(
             trained_images += seen
             watchdog.check_time(epoch, steps_per_epoch)
             accuracy = loss = math.nan
-            if config.evaluate_every_epoch or epoch == config.epochs:
+            if config.validate:
                 accuracy, loss = evaluate(
                     runner, val_images, val_labels, transform, plan.eval_batch, speed.bf16
                 )
@@ -259,13 +261,12 @@ def train_trial(
             report = EpochReport(
                 epoch, config.epochs, accuracy, loss, train_loss, time.perf_counter() - epoch_start
             )
-            wants_stop = on_epoch is not None and on_epoch(report)
-            if wants_stop and config.evaluate_every_epoch and epoch < config.epochs:
+            if on_epoch is not None and on_epoch(report) and epoch < config.epochs:
                 stopped = True
                 break
         result = TrialResult(
-            accuracy=accuracies[-1],
-            loss=losses[-1],
+            accuracy=accuracies[-1] if accuracies else math.nan,
+            loss=losses[-1] if losses else math.nan,
             epochs_run=epoch,
             seconds=time.perf_counter() - started,
             images_per_second=trained_images / max(train_seconds, 1e-9),
@@ -275,12 +276,11 @@ def train_trial(
             accuracy_per_epoch=tuple(accuracies),
             loss_per_epoch=tuple(losses),
             stopped_early=stopped,
-            correct=round(accuracies[-1] * len(val)),
-            evaluated=len(val),
             micro_batch=plan.micro_batch,
             accumulation_steps=plan.accumulation_steps,
             memory_estimate_bytes=plan.estimate_bytes,
             setup_seconds=setup_seconds,
+            input=contract,
         )
     if save_dir is not None:
         save_trial(Path(save_dir), spec, model, result)
@@ -288,10 +288,17 @@ def train_trial(
 
 
 def save_trial(directory: Path, spec: ArchSpec, model: nn.Module, result: TrialResult) -> None:
-    """``spec.json`` (re-train with ``search train --spec``), ``weights.pt``, ``result.json``."""
+    """``spec.json`` (re-train with ``search train --spec``), ``weights.pt``, ``result.json``.
+
+    ``spec.json`` holds the spec's fields and, under ``"input"``, the result's input contract
+    (``ArchSpec.from_json`` skips it), so the one file says both which network the weights
+    build and how to feed it (``search evaluate``)."""
+    document = spec.to_dict()
+    if result.input is not None:
+        document["input"] = result.input.to_dict()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "spec.json").write_text(spec.to_json() + "\n")
+        (directory / "spec.json").write_text(json.dumps(document, sort_keys=True) + "\n")
         state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
         torch.save(state, directory / "weights.pt")
         (directory / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")

@@ -158,6 +158,23 @@ def evaluate(
 ) -> tuple[float, float]:
     """(top-1 accuracy as a fraction, mean cross-entropy without label smoothing) on the centre
     crops; the model is left in training mode."""
+    correct, loss = count_correct(model, images, labels, transform, batch_size, amp)
+    return correct / max(1, images.shape[0]), loss
+
+
+@torch.inference_mode()
+def count_correct(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    transform: BatchTransform,
+    batch_size: int,
+    amp: bool,
+) -> tuple[int, float]:
+    """(images classified correctly, mean cross-entropy without label smoothing) on the centre
+    crops, in batches of ``batch_size``; the model is left in training mode. The one evaluation
+    pass: the epoch's validation and the test-split evaluation (``trainers.evaluation``) both
+    run it, so a count is exact, not recovered from a fraction."""
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=images.device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
@@ -169,5 +186,4 @@ def evaluate(
         loss_sum += F.cross_entropy(logits, targets, reduction="sum").double()
         correct += (logits.argmax(1) == targets).sum()
     model.train()
-    count = max(1, images.shape[0])
-    return int(correct) / count, float(loss_sum) / count
+    return int(correct), float(loss_sum) / max(1, images.shape[0])

@@ -18,6 +18,7 @@ import traceback
 import click
 
 from common.errors import UserError
+from search.cli.evaluate import evaluate_command
 from search.cli.final import final_command
 from search.cli.macs import macs_command, space_group
 from search.cli.report import export_command, report_command
@@ -37,6 +38,7 @@ for command in (
     macs_command,
     space_group,
     train_command,
+    evaluate_command,
     run_command,
     final_command,
     studies_command,

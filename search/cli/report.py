@@ -9,7 +9,7 @@ import click
 
 from common.errors import UserError
 from reports.build import report_figures, report_rows
-from reports.export import export_trial
+from reports.export import export_trial, load_final
 from reports.finals import final_data
 from reports.html import render_report
 from reports.png import write_pngs
@@ -95,16 +95,24 @@ def report_command(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
-    help="Directory for spec.json, trial.json and weights.pt.",
+    help="Directory for spec.json, trial.json, weights.pt (and result.json of a final training).",
 )
 def export_command(study_name: str | None, number: int, storage: str, out: Path) -> None:
-    """Export one trial's spec (for `search train --spec`), record and weights."""
-    study = load_study(open_existing(storage), study_name, storage)
-    exported = export_trial(study, number, out)
+    """Export one trial's spec (for `search train --spec`), record and weights.
+
+    The weights of the trial's final training (study S:final, repeat 0 first) when there is
+    one, else the trial's own weights when the search saved them."""
+    opened = open_existing(storage)
+    study = load_study(opened, study_name, storage)
+    exported = export_trial(study, number, out, load_final(opened, study.study_name))
     click.echo(f"wrote {exported.spec}")
     click.echo(f"wrote {exported.trial}")
+    if exported.result is not None:
+        click.echo(f"wrote {exported.result}")
     if exported.weights is not None:
-        click.echo(f"wrote {exported.weights}")
+        click.echo(f"wrote {exported.weights}: {exported.weights_from}")
     else:
         click.echo(f"no weights.pt: {exported.note}")
     click.echo(f"retrain with: search train --spec {exported.spec}")
+    if exported.evaluable:
+        click.echo(f"evaluate with: search evaluate --weights {out}")

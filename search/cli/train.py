@@ -4,6 +4,10 @@ A thin shell over ``trainers``: load the data set, split off validation, build a
 ``TrainConfig`` from the flags, call ``train_trial`` with a callback that prints one progress line
 per epoch on stderr, and print the record (one JSON object with ``--json``). ``--save DIR`` keeps
 ``spec.json`` and ``weights.pt`` so that ``search train --spec DIR/spec.json`` re-trains it.
+``--test`` then evaluates the trained network once on the data set's test split, through the
+saved files and the function `search evaluate` runs (``trainers.evaluation``), so the record's
+``test_correct`` is what a later ``search evaluate --weights DIR`` counts; without ``--test``
+nothing looks at the test split.
 
 The trial never plans for more memory than the machine has: ``memory_limit_bytes`` is
 ``trainers.device.available_memory_bytes`` of the device (taken before the data set is loaded,
@@ -14,9 +18,11 @@ that does not fit at micro-batch 1, a diverged loss and ``--time-limit`` are one
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +49,8 @@ from trainers import (
     train_trial,
     train_val_split,
 )
-from trainers.device import available_memory_bytes, planned_bytes
+from trainers.device import available_memory_bytes, cpu_threads, planned_bytes
+from trainers.evaluation import evaluate_saved, record_evaluation
 from trainers.planning import plan_memory
 
 _DEFAULTS = TrainConfig()
@@ -180,6 +187,13 @@ def _progress(report: EpochReport) -> bool:
     default=None,
     help="Write spec.json, weights.pt and result.json to DIR.",
 )
+@click.option(
+    "--test",
+    "test",
+    is_flag=True,
+    help="After training, evaluate once on the data set's test split (test_accuracy, "
+    "test_correct, test_images in the record and result.json).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def train_command(
     dataset: str,
@@ -200,6 +214,7 @@ def train_command(
     max_memory: str | None,
     time_limit: float | None,
     save_dir: Path | None,
+    test: bool,
     as_json: bool,
     **options: Any,
 ) -> None:
@@ -224,7 +239,7 @@ def train_command(
         memory_limit_bytes=max(1, limit),
         time_limit_s=time_limit,
     )
-    train_data, _ = load_dataset(dataset, data_dir)
+    train_data, test_data = load_dataset(dataset, data_dir)
     classes = check_classes(options.get("classes"), train_data, dataset, "--classes")
     spec = spec_from_options(options, classes=classes)
     train, val = train_val_split(train_data, val_fraction, seed, subset, subset_setting="--subset")
@@ -239,10 +254,21 @@ def train_command(
         f"{format_bytes(limit)})",
         err=True,
     )
-    try:
-        result = train_trial(spec, train, val, config, on_epoch=_progress, save_dir=save_dir)
-    except TrialError as exc:
-        raise UserError(str(exc)) from exc
+    with contextlib.ExitStack() as stack:
+        target = save_dir
+        if test and target is None:  # the test evaluation reads the saved files
+            target = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="effnas-")))
+        try:
+            result = train_trial(spec, train, val, config, on_epoch=_progress, save_dir=target)
+        except TrialError as exc:
+            raise UserError(str(exc)) from exc
+        tested: dict[str, Any] = {}
+        if test and target is not None:
+            with cpu_threads(threads):
+                _, evaluation = evaluate_saved(target, test_data, torch_device)
+            tested = evaluation.to_dict()
+            if save_dir is not None:
+                record_evaluation(save_dir, evaluation)
     record = {
         "spec": spec.canonical(),
         "spec_id": spec.spec_id,
@@ -252,6 +278,7 @@ def train_command(
         "device": config.device,
         "seed": seed,
         **result.to_dict(),
+        **tested,
     }
     if save_dir is not None:
         record["weights_dir"] = str(save_dir)
@@ -262,4 +289,6 @@ def train_command(
         shown = f"{value:.4f}" if isinstance(value, float) else value
         if key.endswith("_per_epoch"):
             shown = " ".join(f"{v:.4f}" for v in value)
+        if isinstance(value, dict):
+            shown = json.dumps(value)
         click.echo(f"{key:<22}{shown}")

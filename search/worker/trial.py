@@ -33,7 +33,8 @@ from search.worker.faults import failure_fault
 from space import ArchSpec
 from trainers.data import ImageData
 from trainers.device import available_memory_bytes
-from trainers.loop import EpochReport, TrainConfig, TrialResult, train_trial
+from trainers.evaluation import evaluate_saved, record_evaluation
+from trainers.loop import EpochReport, TrainConfig, train_trial
 
 Reporter = Callable[[dict[str, Any]], None]
 
@@ -49,8 +50,8 @@ class TrialSettings:
     weights_root: str | None = None
     time_limit_s: float | None = None  # --trial-timeout (the driver enforces it too)
     memory_share: float = 1.0  # this trial's share of the device's memory (GPU or host RAM)
-    # a final training (`search final`): ``val`` is the test split, evaluated once after the
-    # last epoch, and ``recipe`` holds the TrainConfig fields it sets beyond a search trial's
+    # a final training (`search final`): ``val`` is the test split, evaluated once, on the saved
+    # weights after training; ``recipe`` holds the TrainConfig fields it sets beyond a trial's
     final: bool = False
     recipe: tuple[tuple[str, Any], ...] = ()
 
@@ -99,10 +100,11 @@ def run_trial(
             time_limit_s=settings.time_limit_s,
             # measured in the worker, at its start: what this trial may plan micro-batches for
             memory_limit_bytes=available_memory_bytes(settings.device, settings.memory_share),
-            evaluate_every_epoch=not settings.final,
+            validate=not settings.final,
             **dict(settings.recipe),
         )
         result = train_trial(spec, train, val, train_config, on_epoch=on_epoch, save_dir=save_dir)
+        tested = _test(save_dir, val, settings) if settings.final else {}
     except Exception as exc:  # any trial error fails this trial only; the search goes on
         traceback.print_exc(file=sys.stderr)  # Ray keeps the worker's stderr in its logs
         fault = failure_fault(exc)
@@ -115,15 +117,22 @@ def run_trial(
             "done_epochs": result.epochs_run,
             "final": True,
             "weights_dir": str(save_dir) if save_dir else None,
-            **(_test_record(result, train) if settings.final else {}),
+            **tested,
+            **({schema.TRAIN_IMAGES: len(train)} if settings.final else {}),
         }
     )
 
 
-def _test_record(result: TrialResult, train: ImageData) -> dict[str, int]:
-    """A final's test-split figures, under the study's keys (``search.study.schema``)."""
+def _test(save_dir: Path | None, test: ImageData, settings: TrialSettings) -> dict[str, Any]:
+    """A final's one evaluation on the test split: its saved weights through its saved input
+    contract (``trainers.evaluation``), the path `search evaluate` takes, so both count the
+    same images correct."""
+    if save_dir is None:
+        raise ValueError("a final training needs TrialSettings.weights_root")
+    _, evaluation = evaluate_saved(save_dir, test, torch.device(settings.device))
+    record_evaluation(save_dir, evaluation)
     return {
-        schema.TEST_CORRECT: result.correct,
-        schema.TEST_IMAGES: result.evaluated,
-        schema.TRAIN_IMAGES: len(train),
+        "accuracy": evaluation.accuracy,
+        schema.TEST_CORRECT: evaluation.correct,
+        schema.TEST_IMAGES: evaluation.images,
     }
