@@ -1,11 +1,11 @@
-"""`search final` through ``run_finals`` with the inline executor: real finals on real
-Fashion-MNIST in this process, on a temporary SQLite study.
+"""`search final` through ``run_finals`` with the inline executor: real finals in this process,
+on a temporary SQLite study and an image-folder data set the tests write (train/ and test/).
 
-A tiny search (two trials) is retrained with a short recipe on 400 training images and scored on
-the whole test split. Checks what a user relies on: one final per (front trial, repeat) with its
-test accuracy as ``correct / 10,000``; the same command again trains nothing; more repeats add
-only the new ones; a final left running by a dead driver is re-queued and trained; another
-recipe is one line; and a search never reads the test split.
+A tiny search (two trials) is retrained with a short recipe on 200 of the 240 training images
+and scored on the whole test split. Checks what a user relies on: one final per (front trial,
+repeat) with its test accuracy as ``correct / 90``; the same command again trains nothing; more
+repeats add only the new ones; a final left running by a dead driver is re-queued and trained;
+another recipe is one line; and a search never reads the test split.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import io
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
+from PIL import Image
 
 import search.driver.run as driver_run
 from common.errors import UserError
@@ -30,11 +32,27 @@ from search.study.front import pareto_front
 from search.study.lease import Driver
 from trainers.data import ImageData
 
-TEST_IMAGES = 10_000  # Fashion-MNIST's test split
+CLASSES, TRAIN_PER_CLASS, TEST_PER_CLASS = 3, 80, 30
+TEST_IMAGES = CLASSES * TEST_PER_CLASS
+
+
+def _image_folder(root: Path) -> Path:
+    """train/<class>/*.png and test/<class>/*.png: grey 12x12 noise around a class's level."""
+    generator = np.random.default_rng(0)
+    for split, count in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
+        for label in range(CLASSES):
+            folder = root / split / f"class{label}"
+            folder.mkdir(parents=True)
+            for index in range(count):
+                pixels = generator.normal(60 + 70 * label, 40, (12, 12)).clip(0, 255)
+                Image.fromarray(pixels.astype(np.uint8), mode="L").save(folder / f"{index}.png")
+    return root
 
 
 def _search(folder: Path, tiny_args: list[str]) -> SearchConfig:
-    flags = [*tiny_args, "--device", "cpu", "--study", "s", "--trials", "2"]
+    data = _image_folder(folder / "images")
+    flags = [*tiny_args, "--device", "cpu", "--study", "s", "--trials", "2", "--subset", "200"]
+    flags += ["--dataset", "folder", "--data-dir", str(data)]
     flags += ["--storage", f"sqlite:///{folder / 'search.db'}"]
     with run_command.make_context("run", flags) as context:
         config = build_config(context.params)
@@ -49,8 +67,9 @@ def _final(searched: SearchConfig, folder: Path, **changes: object) -> FinalConf
         "epochs": 1,
         "warmup_epochs": 0,
         "batch_size": 64,
-        "subset": 400,
+        "subset": 200,
         "device": "cpu",
+        "data_dir": searched.data_dir,
         "weights_dir": str(folder / "weights"),
     }
     return FinalConfig(**{**options, **changes})  # type: ignore[arg-type]
@@ -80,7 +99,7 @@ def test_finals_train_the_front_once_score_the_test_split_and_resume(
     for final in finals:
         attrs = final.user_attrs
         assert final.state == TrialState.COMPLETE
-        assert attrs[schema.TEST_IMAGES] == TEST_IMAGES and attrs[schema.TRAIN_IMAGES] == 400
+        assert attrs[schema.TEST_IMAGES] == TEST_IMAGES and attrs[schema.TRAIN_IMAGES] == 200
         assert final.values[0] == attrs[schema.TEST_CORRECT] / TEST_IMAGES
         origin = source.trials[attrs[schema.SOURCE_TRIAL]]
         assert attrs[schema.SPEC] == origin.user_attrs[schema.SPEC]
