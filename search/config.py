@@ -38,6 +38,26 @@ DEFAULT_STUDY = "effnas"
 MAX_ATTEMPTS_PER_TRIAL = 20  # infeasible candidates allowed per requested trial
 
 
+def check_running(device: str, gpus_per_trial: float | None, trial_timeout: float | None) -> None:
+    """How trials run, checked alike for `search run` and `search final`: the device, its GPU
+    share and the time limit."""
+    if device not in DEVICES:
+        raise UserError(f"unknown device {device!r}; choose --device from {{{', '.join(DEVICES)}}}")
+    if gpus_per_trial is not None:
+        check_float("gpus_per_trial", gpus_per_trial, 0.0, MAX_GPUS_PER_TRIAL, "--gpus-per-trial")
+    if gpus_per_trial and device == "cpu":
+        raise UserError("--gpus-per-trial > 0 needs --device cuda or auto, not --device cpu")
+    if trial_timeout is not None:
+        check_float(
+            "trial_timeout",
+            trial_timeout,
+            0.0,
+            MAX_TRIAL_TIMEOUT_S,
+            "--trial-timeout",
+            open_low=True,
+        )
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """One search: what to search (identity) and how to run it (operational)."""
@@ -89,29 +109,7 @@ class SearchConfig:
                 f"unknown strategy {self.strategy!r}; choose --strategy from "
                 f"{{{', '.join(STRATEGIES)}}}"
             )
-        if self.device not in DEVICES:
-            raise UserError(
-                f"unknown device {self.device!r}; choose --device from {{{', '.join(DEVICES)}}}"
-            )
-        if self.gpus_per_trial is not None:
-            check_float(
-                "gpus_per_trial",
-                self.gpus_per_trial,
-                0.0,
-                MAX_GPUS_PER_TRIAL,
-                "--gpus-per-trial",
-            )
-        if self.gpus_per_trial and self.device == "cpu":
-            raise UserError("--gpus-per-trial > 0 needs --device cuda or auto, not --device cpu")
-        if self.trial_timeout is not None:
-            check_float(
-                "trial_timeout",
-                self.trial_timeout,
-                0.0,
-                MAX_TRIAL_TIMEOUT_S,
-                "--trial-timeout",
-                open_low=True,
-            )
+        check_running(self.device, self.gpus_per_trial, self.trial_timeout)
         if not self.study.strip():
             raise UserError("--study must be a non-empty name, e.g. --study effnas-fmnist")
         if len(self.study) > MAX_STUDY_NAME or not self.study.isprintable():

@@ -24,17 +24,15 @@ from typing import Any
 from common.bounds import (
     MAX_CONCURRENCY,
     MAX_EPOCHS,
-    MAX_GPUS_PER_TRIAL,
     MAX_REPEATS,
     MAX_STUDY_NAME,
-    MAX_TRIAL_TIMEOUT_S,
     MAX_TRIALS,
     check_float,
     check_int,
     check_training,
 )
 from common.errors import UserError
-from search.config import DEVICES
+from search.config import check_running
 from search.study.database import DEFAULT_STORAGE
 from search.study.schema import final_study_name
 from trainers.loop import TrainConfig
@@ -97,25 +95,7 @@ class FinalConfig:
             check_int("trials", number, 0, 10**9, "--trials as trial numbers")
         if self.top is not None:
             check_int("top", self.top, 1, MAX_TRIALS, "--top")
-        if self.device not in DEVICES:
-            raise UserError(
-                f"unknown device {self.device!r}; choose --device from {{{', '.join(DEVICES)}}}"
-            )
-        if self.gpus_per_trial is not None:
-            check_float(
-                "gpus_per_trial", self.gpus_per_trial, 0.0, MAX_GPUS_PER_TRIAL, "--gpus-per-trial"
-            )
-            if self.gpus_per_trial and self.device == "cpu":
-                raise UserError("--gpus-per-trial > 0 needs --device cuda or auto, not cpu")
-        if self.trial_timeout is not None:
-            check_float(
-                "trial_timeout",
-                self.trial_timeout,
-                0.0,
-                MAX_TRIAL_TIMEOUT_S,
-                "--trial-timeout",
-                open_low=True,
-            )
+        check_running(self.device, self.gpus_per_trial, self.trial_timeout)
         if not isinstance(self.weights_dir, str) or not self.weights_dir.strip():
             raise UserError("--weights-dir must be a directory path, e.g. --weights-dir weights")
 

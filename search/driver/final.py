@@ -37,6 +37,7 @@ from search.driver.run import (
     make_executor,
     memory_share,
     open_storage_retrying,
+    raise_storage_error,
     resources_for,
     storage_error_message,
 )
@@ -144,9 +145,7 @@ def run_finals(
             trials = final.get_trials(deepcopy=False)
         except STORAGE_ERRORS as exc:
             raise UserError(storage_error_message(config.storage, exc)) from exc
-    if searcher is not None and searcher.storage_error is not None:
-        error = searcher.storage_error
-        raise UserError(storage_error_message(config.storage, error)) from error
+    raise_storage_error(config.storage, searcher)
     mine = _of_selection(trials, selected, config.repeats)
     counts = Counts.of(mine)
     return FinalSummary(

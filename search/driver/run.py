@@ -131,9 +131,7 @@ def run_search(
             trials = study.get_trials(deepcopy=False)
         except STORAGE_ERRORS as exc:
             raise UserError(storage_error_message(config.storage, exc)) from exc
-    if searcher is not None and searcher.storage_error is not None:
-        error = searcher.storage_error
-        raise UserError(storage_error_message(config.storage, error)) from error
+    raise_storage_error(config.storage, searcher)
     counts = Counts.of(trials)
     notes = [planner.note] if planner.note else []
     if counts.running and not interrupted:
@@ -167,6 +165,13 @@ def make_executor(executor: str | Executor) -> Executor:
 
         return InlineExecutor()
     raise ValueError(f"unknown executor {executor!r}; choose 'ray' or 'inline'")
+
+
+def raise_storage_error(storage: str, searcher: StudySearcher | None) -> None:
+    """The search stopped because the study could not be written: one line, exit 2."""
+    if searcher is not None and searcher.storage_error is not None:
+        error = searcher.storage_error
+        raise UserError(storage_error_message(storage, error)) from error
 
 
 def storage_error_message(storage: str, exc: BaseException) -> str:

@@ -46,6 +46,7 @@ from search.study.ledger import (
     interruption_reason,
     recover_stale,
     requeue,
+    requeues,
     trial_seed,
     versions,
 )
@@ -63,6 +64,7 @@ class Outcome:
     state: TrialState
     status: str
     reason: str | None = None
+    interrupted: bool = False  # stopped by the search itself: re-queued unless a replay
 
 
 def classify(
@@ -84,7 +86,7 @@ def classify(
     if result and result.get("final") and result.get("done_epochs") == epochs:
         return Outcome(TrialState.COMPLETE, "complete")
     if interrupted:
-        return Outcome(TrialState.FAIL, "failed", INTERRUPTED)
+        return Outcome(TrialState.FAIL, "failed", INTERRUPTED, interrupted=True)
     if error:
         if fault is None:
             return Outcome(TrialState.FAIL, "failed", "Ray trial error (no details)")
@@ -228,7 +230,7 @@ class StudySearcher(Searcher):
         fault = self.watch.error_fault(trial_id) if error and self.watch else None
         outcome = classify(result, error, self.config.epochs, self.interrupted, fault)
         try:
-            if outcome.reason == INTERRUPTED:
+            if outcome.interrupted:
                 outcome = replace(outcome, reason=interruption_reason(trial.user_attrs))
             self.tell(trial, outcome, result or {}, accuracies, losses)
         except STORAGE_ERRORS as exc:
@@ -283,10 +285,10 @@ class StudySearcher(Searcher):
         if outcome.state == TrialState.COMPLETE:
             values = [float(result["accuracy"]), int(trial.user_attrs[schema.MACS])]
         frozen = self.study.tell(trial, values, state=outcome.state)
-        if outcome.reason == INTERRUPTED:
+        if outcome.interrupted and requeues(trial.user_attrs):
             requeue(self.study, frozen, self.config.seed)
         self.listener(
-            outcome.status if outcome.reason != INTERRUPTED else INTERRUPTED,
+            INTERRUPTED if outcome.interrupted and requeues(trial.user_attrs) else outcome.status,
             {"number": trial.number, "reason": outcome.reason, **attrs},
         )
 
@@ -309,9 +311,11 @@ class StudySearcher(Searcher):
         host, see ``search.study.lease``); returns their numbers."""
         if self.lease is None:
             return []
-        recovered = recover_stale(self.study, self.config.seed, self.lease.stale(self.study))
+        stale = self.lease.stale(self.study)
+        replayed = {t.number for t in stale if requeues(t.user_attrs)}
+        recovered = recover_stale(self.study, self.config.seed, stale)
         for number, reason in recovered:
-            if reason == INTERRUPTED:
+            if number in replayed:
                 event, reason = "re-queued", "left running by a driver that is gone"
             else:
                 event = "failed"

@@ -67,6 +67,11 @@ def interruption_reason(user_attrs: dict[str, Any]) -> str:
     return f"{REQUEUED_ONCE}: interrupted again; trial {origin} was already re-queued once"
 
 
+def requeues(user_attrs: dict[str, Any]) -> bool:
+    """Whether an interrupted trial is re-queued: only when it is not itself a replay."""
+    return user_attrs.get(REQUEUED_FROM) is None
+
+
 def interrupt(study: optuna.Study, trial: FrozenTrial, seed: int) -> str | None:
     """Fail a stale RUNNING trial "interrupted" and re-queue it (once, see
     :func:`interruption_reason`); returns the reason stored, or None when another driver
@@ -79,7 +84,7 @@ def interrupt(study: optuna.Study, trial: FrozenTrial, seed: int) -> str | None:
         storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
         return None
-    if reason == INTERRUPTED:
+    if requeues(trial.user_attrs):
         requeue(study, storage.get_trial(trial._trial_id), seed)
     return reason
 
