@@ -19,6 +19,12 @@ gradients to keep the recipe's batch (``trainers.steps``); a network that does n
 micro-batch 1 raises ``trainers.errors.InsufficientMemory`` without training. Between steps the
 loop checks for a non-finite loss (``Diverged``) and the optional ``time_limit_s``
 (``TrialTimeout``).
+
+``TrainConfig.bn_recalibration_batches`` re-estimates the BatchNorm running statistics from
+training batches before every evaluation ("precise BN", ``trainers.steps``); it is off by
+default (benchmarks/proxy_fidelity.py measures what it changes in a search's ranking).
+``evaluate_weights`` evaluates saved weights as the loop does, so one training can be scored
+with and without it.
 """
 
 from __future__ import annotations
@@ -49,10 +55,12 @@ from trainers.device import (
 from trainers.planning import plan_memory
 from trainers.schedule import learning_rate, warmup_epochs_used
 from trainers.speed import plan_speed
-from trainers.steps import Watchdog, evaluate, train_epoch
+from trainers.steps import Watchdog, evaluate, recalibrate_batchnorm, train_epoch
 
 # On CUDA reading the loss waits for the GPU: the running loss is checked every this many steps.
 CUDA_LOSS_CHECK_EVERY = 25
+# the BatchNorm recalibration's generator is seeded with the trial's seed plus this
+BN_SEED_OFFSET = 7919
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,11 @@ class TrainConfig:
     ``memory_limit_bytes`` is what the trial may use on its device, data set included (None: no
     limit and no micro-batching; ``trainers.device.available_memory_bytes`` gives a safe figure);
     ``time_limit_s`` bounds the trial's wall time, checked between steps and before evaluation.
+    ``bn_recalibration_batches`` > 0 re-estimates the BatchNorm running statistics before every
+    evaluation from that many training batches of the step's (micro-)batch size, augmented as in
+    training, without gradients (``trainers.steps.recalibrate_batchnorm``, "precise BN"); the
+    draws come from a generator of their own, so training itself is the same with or without.
+    0 (the default) evaluates with the running statistics training left.
     """
 
     epochs: int = 55
@@ -88,6 +101,7 @@ class TrainConfig:
     channels_last: bool | None = None
     memory_limit_bytes: int | None = None
     time_limit_s: float | None = None
+    bn_recalibration_batches: int = 0
 
     def __post_init__(self) -> None:
         for name, flag in (("epochs", "--epochs"), ("batch_size", "--batch-size")):
@@ -115,6 +129,9 @@ class TrainConfig:
                 f"time_limit_s={seconds!r} must be a positive number of seconds; "
                 "pass --time-limit 600"
             )
+        batches = self.bn_recalibration_batches
+        if isinstance(batches, bool) or not isinstance(batches, int) or batches < 0:
+            raise UserError(f"bn_recalibration_batches={batches!r} must be an integer >= 0")
         if self.warmup_epochs < 0:
             raise UserError(f"warmup_epochs={self.warmup_epochs!r} must be >= 0")
         if not (self.lr > 0 and self.final_lr >= 0):
@@ -204,13 +221,10 @@ def train_trial(
         model, runner = speed.prepare(build_model(spec).to(device))
         images, labels = train.images.to(device), train.labels.to(device)
         val_images, val_labels = val.images.to(device), val.labels.to(device)
-        transform = BatchTransform(
-            resolve(spec).resolution,
-            channel_stats(images),
-            device,
-            channels_last=speed.channels_last,
-        )
+        transform = _transform(spec, images, device, speed.channels_last)
         generator = torch.Generator(device=device).manual_seed(config.seed)
+        # the recalibration's own draws, so that turning it on leaves training's draws alone
+        bn_generator = torch.Generator(device=device).manual_seed(config.seed + BN_SEED_OFFSET)
         optimizer = torch.optim.SGD(
             model.parameters(),
             lr=config.lr,
@@ -244,6 +258,11 @@ def train_trial(
             train_seconds += time.perf_counter() - epoch_start
             trained_images += seen
             watchdog.check_time(epoch, steps_per_epoch)
+            if config.bn_recalibration_batches:
+                recalibrate_batchnorm(
+                    runner, images, transform, config.bn_recalibration_batches,
+                    plan.micro_batch, bn_generator, speed.bf16,
+                )  # fmt: skip
             accuracy, loss = evaluate(
                 runner, val_images, val_labels, transform, plan.eval_batch, speed.bf16
             )
@@ -275,6 +294,49 @@ def train_trial(
     if save_dir is not None:
         save_trial(Path(save_dir), spec, model, result)
     return result
+
+
+def evaluate_weights(
+    spec: ArchSpec,
+    state: dict[str, torch.Tensor],
+    train: ImageData,
+    val: ImageData,
+    config: TrainConfig,
+) -> tuple[float, float]:
+    """(accuracy, loss) on ``val`` of trained weights (a ``weights.pt`` state dict), evaluated
+    as ``train_trial`` evaluates after an epoch: the same normalisation (from ``train``),
+    precision, memory format and evaluation batch, and, when ``config.bn_recalibration_batches``
+    asks for it, the BatchNorm recalibration on ``train`` first (with the recalibration's seed,
+    so its draws are those of a trial's first epoch). Compares two evaluations of one training."""
+    _check_data(spec, train, val)
+    device = resolve_device(config.device)
+    speed = plan_speed(device, config, len(train))
+    plan = plan_memory(spec, train, val, config, speed)
+    with speed.active():
+        model = build_model(spec)
+        model.load_state_dict(state)
+        model, runner = speed.prepare(model.to(device))
+        images = train.images.to(device)
+        transform = _transform(spec, images, device, speed.channels_last)
+        if config.bn_recalibration_batches:
+            generator = torch.Generator(device=device).manual_seed(config.seed + BN_SEED_OFFSET)
+            recalibrate_batchnorm(
+                runner, images, transform, config.bn_recalibration_batches,
+                plan.micro_batch, generator, speed.bf16,
+            )  # fmt: skip
+        return evaluate(
+            runner, val.images.to(device), val.labels.to(device), transform, plan.eval_batch,
+            speed.bf16,
+        )  # fmt: skip
+
+
+def _transform(
+    spec: ArchSpec, images: torch.Tensor, device: torch.device, channels_last: bool
+) -> BatchTransform:
+    """The trial's batch transform: the spec's resolution, normalised by the training images."""
+    return BatchTransform(
+        resolve(spec).resolution, channel_stats(images), device, channels_last=channels_last
+    )
 
 
 def save_trial(directory: Path, spec: ArchSpec, model: nn.Module, result: TrialResult) -> None:
