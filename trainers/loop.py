@@ -19,6 +19,12 @@ gradients to keep the recipe's batch (``trainers.steps``); a network that does n
 micro-batch 1 raises ``common.errors.InsufficientMemory`` without training. Between steps the
 loop checks for a non-finite loss (``Diverged``) and the optional ``time_limit_s``
 (``TrialTimeout``).
+
+``TrainConfig.bn_recalibration_batches`` re-estimates the BatchNorm running statistics from
+training batches before every evaluation ("precise BN", ``trainers.steps``); it is off by
+default (benchmarks/proxy_fidelity.py measures what it changes in a search's ranking).
+``evaluate_weights`` evaluates saved weights as the loop does, so one training can be scored
+with and without it.
 """
 
 from __future__ import annotations
@@ -49,10 +55,12 @@ from trainers.device import (
 from trainers.planning import plan_memory
 from trainers.schedule import learning_rate, warmup_epochs_used
 from trainers.speed import plan_speed
-from trainers.steps import Watchdog, evaluate, train_epoch
+from trainers.steps import Watchdog, evaluate, recalibrate_batchnorm, train_epoch
 
 # On CUDA reading the loss waits for the GPU: the running loss is checked every this many steps.
 CUDA_LOSS_CHECK_EVERY = 25
+# the BatchNorm recalibration's generator is seeded with the trial's seed plus this
+BN_SEED_OFFSET = 7919
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,11 @@ class TrainConfig:
     ``validate=False`` trains without evaluating at all (accuracy and loss are NaN, the curves
     empty): a final training is scored once afterwards, on the test split, by
     ``trainers.evaluation`` on its saved weights, and must not look at that split before.
+    ``bn_recalibration_batches`` > 0 re-estimates the BatchNorm running statistics before every
+    evaluation from that many training batches of the step's (micro-)batch size, augmented as in
+    training, without gradients (``trainers.steps.recalibrate_batchnorm``, "precise BN"); the
+    draws come from a generator of their own, so training itself is the same with or without.
+    0 (the default) evaluates with the running statistics training left.
     """
 
     epochs: int = 55
@@ -92,6 +105,7 @@ class TrainConfig:
     memory_limit_bytes: int | None = None
     time_limit_s: float | None = None
     validate: bool = True
+    bn_recalibration_batches: int = 0
 
     def __post_init__(self) -> None:
         """The recipe's own invariants, named by setting, for every caller of the trainer.
@@ -119,6 +133,9 @@ class TrainConfig:
             or not (math.isfinite(seconds) and seconds > 0)
         ):
             raise UserError(f"time_limit_s={seconds!r} must be a positive number of seconds")
+        batches = self.bn_recalibration_batches
+        if isinstance(batches, bool) or not isinstance(batches, int) or batches < 0:
+            raise UserError(f"bn_recalibration_batches={batches!r} must be an integer >= 0")
         if self.warmup_epochs < 0:
             raise UserError(f"warmup_epochs={self.warmup_epochs!r} must be >= 0")
         if not (self.lr > 0 and self.final_lr >= 0):
@@ -218,6 +235,8 @@ def train_trial(
         )
         transform = contract.transform(device, channels_last=speed.channels_last)
         generator = torch.Generator(device=device).manual_seed(config.seed)
+        # the recalibration's own draws, so that turning it on leaves training's draws alone
+        bn_generator = torch.Generator(device=device).manual_seed(config.seed + BN_SEED_OFFSET)
         optimizer = torch.optim.SGD(
             model.parameters(),
             lr=config.lr,
@@ -253,6 +272,11 @@ def train_trial(
             watchdog.check_time(epoch, steps_per_epoch)
             accuracy = loss = math.nan
             if config.validate:
+                if config.bn_recalibration_batches:
+                    recalibrate_batchnorm(
+                        runner, images, transform, config.bn_recalibration_batches,
+                        plan.micro_batch, bn_generator, speed.bf16,
+                    )  # fmt: skip
                 accuracy, loss = evaluate(
                     runner, val_images, val_labels, transform, plan.eval_batch, speed.bf16
                 )
@@ -285,6 +309,49 @@ def train_trial(
     if save_dir is not None:
         save_trial(Path(save_dir), spec, model, result)
     return result
+
+
+def evaluate_weights(
+    spec: ArchSpec,
+    state: dict[str, torch.Tensor],
+    train: ImageData,
+    val: ImageData,
+    config: TrainConfig,
+) -> tuple[float, float]:
+    """(accuracy, loss) on ``val`` of trained weights (a ``weights.pt`` state dict), evaluated
+    as ``train_trial`` evaluates after an epoch: the same normalisation (from ``train``),
+    precision, memory format and evaluation batch, and, when ``config.bn_recalibration_batches``
+    asks for it, the BatchNorm recalibration on ``train`` first (with the recalibration's seed,
+    so its draws are those of a trial's first epoch). Compares two evaluations of one training."""
+    _check_data(spec, train, val)
+    device = resolve_device(config.device)
+    speed = plan_speed(device, config, len(train))
+    plan = plan_memory(spec, train, val, config, speed)
+    with speed.active():
+        model = build_model(spec)
+        model.load_state_dict(state)
+        model, runner = speed.prepare(model.to(device))
+        images = train.images.to(device)
+        transform = _transform(spec, images, device, speed.channels_last)
+        if config.bn_recalibration_batches:
+            generator = torch.Generator(device=device).manual_seed(config.seed + BN_SEED_OFFSET)
+            recalibrate_batchnorm(
+                runner, images, transform, config.bn_recalibration_batches,
+                plan.micro_batch, generator, speed.bf16,
+            )  # fmt: skip
+        return evaluate(
+            runner, val.images.to(device), val.labels.to(device), transform, plan.eval_batch,
+            speed.bf16,
+        )  # fmt: skip
+
+
+def _transform(
+    spec: ArchSpec, images: torch.Tensor, device: torch.device, channels_last: bool
+) -> BatchTransform:
+    """The trial's batch transform: the spec's resolution, normalised by the training images
+    (the same contract ``train_trial`` records)."""
+    contract = InputContract.of(resolve(spec).resolution, channel_stats(images), spec.classes)
+    return contract.transform(device, channels_last=channels_last)
 
 
 def save_trial(directory: Path, spec: ArchSpec, model: nn.Module, result: TrialResult) -> None:

@@ -4,7 +4,8 @@ The data set lives on the training device as uint8 tensors; batches are index ga
 are augmented there (``trainers.augment``), so there is no DataLoader and no worker process: on
 a GPU the whole epoch is kernel launches. Losses are accumulated on the device and read once per
 epoch (or every ``Watchdog.loss_every`` steps), so the host rarely waits for the GPU inside the
-loop. Shared by ``trainers.loop`` and the throughput benchmark.
+loop. Shared by ``trainers.loop`` and the throughput benchmark. ``recalibrate_batchnorm``
+re-estimates the BatchNorm running statistics of trained weights before an evaluation.
 
 Gradient accumulation: a step may run as several micro-batches of at most ``micro_batch`` images
 (sizes as equal as possible, so no micro-batch is a lone image), each loss scaled by its share of
@@ -187,3 +188,75 @@ def count_correct(
         correct += (logits.argmax(1) == targets).sum()
     model.train()
     return int(correct), float(loss_sum) / max(1, images.shape[0])
+
+
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: nn.Module,
+    images: torch.Tensor,
+    transform: BatchTransform,
+    batches: int,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    amp: bool = False,
+) -> int:
+    """Recompute every BatchNorm's running statistics from ``batches`` training batches.
+
+    "Precise BN" (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021; pycls's
+    ``compute_precise_bn_stats``, from Radosavovic et al., "Designing Network Design Spaces",
+    2020) and Once-for-All's BN recalibration (Cai et al., ICLR 2020). Evaluation normalises with
+    running averages (momentum 0.1: mostly the last few dozen steps) taken while the weights
+    were still moving fast, and, after a few dozen steps, still partly the initial ones; so a
+    short trial can score far below what its weights can do, even below chance. Here the
+    running statistics are reset and re-estimated for the final weights as an equal-weight
+    average over the batches (``momentum=None``, PyTorch's cumulative average): the running
+    mean is the mean of the batch means and the running variance the mean of the (unbiased)
+    batch variances, the statistics the layers normalise with in training.
+
+    The batches are ``batch_size`` images of ``images`` (uint8, on the model's device). With a
+    ``generator`` they are drawn in a shuffled order (reshuffled when the batches need more
+    images than there are) and augmented as in training (``transform.train``), as pycls draws
+    them from the training loader; without one they are taken in order (repeated when needed)
+    through the evaluation transform. The forward passes run without gradients, with only the
+    BatchNorm layers in training mode (dropout and the like stay off); weights are not touched.
+    The momenta come back as they were and the model is left in training mode. Returns the
+    number of images used (0, and nothing changed, when the model has no BatchNorm).
+    """
+    norms = [m for m in model.modules() if isinstance(m, BATCH_NORMS) and m.track_running_stats]
+    if not norms or batches < 1 or images.shape[0] == 0:
+        return 0
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+    model.eval()
+    for norm in norms:
+        norm.train()
+    count = images.shape[0]
+    size = max(1, min(batch_size, count))
+    needed = batches * size
+    passes = -(-needed // count)
+    if generator is None:
+        order = torch.arange(count, device=images.device).repeat(passes)
+    else:
+        shuffles = [
+            torch.randperm(count, generator=generator, device=images.device) for _ in range(passes)
+        ]
+        order = torch.cat(shuffles)
+    try:
+        for start in range(0, needed, size):
+            batch = images[order[start : start + size]]
+            if generator is None:
+                inputs = transform.eval(batch)
+            else:
+                inputs = transform.train(batch, generator)
+            with autocast(images.device, amp):
+                model(inputs)
+    finally:
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
+        model.train()
+    return needed
