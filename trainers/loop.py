@@ -44,7 +44,7 @@ from torch import nn
 
 from common.errors import UserError
 from space import ArchSpec, build_model, count_spec, resolve
-from trainers.augment import InputContract, channel_stats
+from trainers.augment import BatchTransform, InputContract, channel_stats
 from trainers.data import ImageData
 from trainers.device import (
     peak_memory_bytes,

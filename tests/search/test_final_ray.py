@@ -68,11 +68,12 @@ def test_search_final_through_ray_scores_the_test_split_and_resumes(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_a_killed_search_final_resumes_with_the_same_command(searched: str, tmp_path: Path) -> None:
     copy = tmp_path / "copy.db"
     optuna.copy_study(from_study_name="s", from_storage=searched, to_storage=f"sqlite:///{copy}")
     url = f"sqlite:///{copy}"
-    args = _final_args(url, tmp_path, "--epochs", "3", "--subset", "4000")
+    args = _final_args(url, tmp_path, "--epochs", "2", "--subset", "1500")
     driver = subprocess.Popen(
         [sys.executable, "-m", "search.cli", *args],
         stdout=subprocess.DEVNULL,
