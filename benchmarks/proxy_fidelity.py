@@ -35,7 +35,8 @@ are evaluated a second time after the running statistics are re-estimated from t
 (``trainers.loop.evaluate_weights``), so the two rows differ only in the statistics.
 
 The runs are written to ``--json`` after every training; ``--resume`` skips the networks a JSON
-file of the same setup already holds (to finish an interrupted run, or to print its statistics).
+file of the same setup already holds (to finish an interrupted run); ``--summary-only`` prints the
+statistics of the networks such a file holds, training nothing.
 The trials run one after another in this process with ``--threads`` CPU threads. The default
 is 1 because on cores that other jobs share, OpenMP's spinning waits make a two-thread trial
 many times slower than a one-thread one; with ``OMP_WAIT_POLICY=PASSIVE`` exported two threads
@@ -409,7 +410,10 @@ def parse(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
     add("--threads", type=int, default=defaults.threads)
     add("--json", default=None, help="write the runs and the summary here (- for stdout)")
     add("--resume", action="store_true", help="skip the networks --json already holds")
+    add("--summary-only", action="store_true", help="train nothing: the tables of --json's runs")
     args = parser.parse_args(argv)
+    if args.summary_only and (args.json is None or args.json == "-"):
+        parser.error("--summary-only reads the runs of --json FILE")
     if args.networks < 3:
         parser.error("--networks must be at least 3")
     setup = Setup(
@@ -451,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     saved_path = Path(args.json) if args.json and args.json != "-" else None
-    saved = _load(saved_path, setup) if saved_path and args.resume else {}
+    resuming = args.resume or args.summary_only
+    saved = _load(saved_path, setup) if saved_path and resuming else {}
     specs = select_networks(setup, classes)
     networks: list[Network] = []
     for spec in specs:
@@ -462,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     # trained in a shuffled order, so that a partial run already spans the MAC range
     order = list(range(len(specs)))
     random.Random(setup.seed).shuffle(order)
-    for done, index in enumerate(order, start=1):
+    for done, index in enumerate([] if args.summary_only else order, start=1):
         network, spec = networks[index], specs[index]
         for fidelity in setup.fidelities:
             if fidelity.name not in network.scores:
@@ -478,11 +483,12 @@ def main(argv: list[str] | None = None) -> int:
                     saved_path.write_text(json.dumps(_report(setup, networks, None), indent=1))
     rows = summarise(networks, setup, args.resamples, 1.0 / classes)
     print(network_table(networks, setup))
-    print(summary_table(rows, len(networks)))
+    done = sum(all(f.name in n.scores for f in setup.fidelities) for n in networks)
+    print(summary_table(rows, done))
     report = _report(setup, networks, rows)
     if args.json == "-":
         print(json.dumps(report))
-    elif saved_path is not None:
+    elif saved_path is not None and not args.summary_only:
         saved_path.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 

@@ -108,3 +108,6 @@ def test_a_tiny_real_run_prints_the_table_and_json(
     # a finished run resumes without training anything
     assert bench.main([*argv, "--resume"]) == 0
     assert json.loads(out.read_text())["networks"] == report["networks"]
+    capsys.readouterr()
+    assert bench.main([*argv, "--summary-only"]) == 0  # the tables again, training nothing
+    assert "Rankings against the reference, 3 networks" in capsys.readouterr().out
