@@ -44,8 +44,9 @@ class Progress:
             detail = info["spec"]
         elif event == "epoch":
             detail = f"epoch {info[schema.EPOCHS_RUN]} accuracy {info[schema.LAST_ACCURACY]:.4f}"
-        elif event == COMPLETE:
-            detail = f"accuracy {info.get(schema.LAST_ACCURACY, float('nan')):.4f}"
+        elif event == COMPLETE:  # the objective as stored (a final's: its test accuracy)
+            values = info.get("values") or [info.get(schema.LAST_ACCURACY, float("nan"))]
+            detail = f"accuracy {values[0]:.4f}"
         elif event == PRUNED:
             detail = (
                 f"stopped early after epoch {info.get(schema.EPOCHS_RUN)} "

@@ -289,7 +289,7 @@ class StudySearcher(Searcher):
             requeue(self.study, frozen, self.config.seed)
         self.listener(
             INTERRUPTED if outcome.interrupted and requeues(trial.user_attrs) else outcome.status,
-            {"number": trial.number, "reason": outcome.reason, **attrs},
+            {"number": trial.number, "reason": outcome.reason, "values": values, **attrs},
         )
 
     def interrupt_live(self) -> list[int]:
