@@ -16,6 +16,7 @@ import torch
 
 from search.cli import main
 from tests.trainers.conftest import REAL_FASHION_MNIST, idx_bytes
+from tests.trainers.test_train_cli import _one_error_line
 
 FAST = ["--expansion", "1", "--resolution", "16", "--batch-size", "16", "--threads", "1"]
 TRAIN, TEST = 300, 200
@@ -56,15 +57,6 @@ def saved(small_fashion: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     with redirect_stdout(out), redirect_stderr(io.StringIO()):
         assert main([*argv, "--lr", "0.05", "--test", "--save", str(directory), "--json"]) == 0
     return directory, json.loads(out.getvalue())
-
-
-def _one_error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("error: ") and "Traceback" not in captured.err
-    return lines[0]
 
 
 def test_train_test_equals_evaluate(
