@@ -114,18 +114,24 @@ def _required_dir(name: str, data_dir: str | Path | None) -> Path:
 def take_subset(
     data: ImageData, subset: int | None, seed: int, *, subset_setting: str = "subset"
 ) -> ImageData:
-    """All of ``data``, or ``subset`` images of it picked by one seeded permutation (the same
-    rule as :func:`train_val_split`, without a validation split): a final training's images."""
+    """All of ``data``, or ``subset`` images of it picked by :func:`train_val_split`'s seeded
+    permutation (without a validation split): a final training's images."""
     if subset is None:
         return data
+    return data.take(_seeded_order(data, subset, seed, subset_setting), name=f"{data.name}:subset")
+
+
+def _seeded_order(data: ImageData, subset: int, seed: int, subset_setting: str) -> torch.Tensor:
+    """The indices of ``subset`` images of ``data`` in one seeded random order (a CPU
+    ``torch.Generator``, so the same on every machine); a UserError when ``subset`` is not a
+    count in [2, len(data)]."""
     total = len(data)
     if isinstance(subset, bool) or not isinstance(subset, int) or not (2 <= subset <= total):
         raise UserError(
             f"{subset_setting} {subset!r} is out of range: {data.name} has {total} training "
             f"images; pass an integer in [2, {total}]"
         )
-    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:subset]
-    return data.take(order, name=f"{data.name}:subset")
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:subset]
 
 
 def train_val_split(
@@ -152,14 +158,8 @@ def train_val_split(
             f"val_fraction={val_fraction!r} must lie strictly between 0 and 1 (e.g. 0.1)"
         )
     kept = total if subset is None else subset
-    if isinstance(kept, bool) or not isinstance(kept, int) or not (2 <= kept <= total):
-        raise UserError(
-            f"{subset_setting} {subset!r} is out of range: {data.name} has {total} training "
-            f"images; pass an integer in [2, {total}]"
-        )
+    order = _seeded_order(data, kept, seed, subset_setting)
     n_val = min(kept - 1, max(1, round(val_fraction * kept)))
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(total, generator=generator)[:kept]
     val = data.take(order[:n_val], name=f"{data.name}:val")
     train = data.take(order[n_val:], name=f"{data.name}:train")
     return train, val

@@ -24,7 +24,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import TextIO
+from typing import Any, TextIO
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -46,7 +46,7 @@ from search.driver.watch import TrialWatch
 from search.final_config import FinalConfig
 from search.strategy.finals import FinalPlanner, enqueue_finals, select_trials
 from search.study import schema
-from search.study.database import check_database, find_study
+from search.study.database import check_database, config_changes, find_study
 from search.study.lease import Lease
 from search.study.schema import DIRECTIONS, Counts, status_of
 from search.study.urls import mask_url
@@ -159,13 +159,11 @@ def run_finals(
     )
 
 
-def _check_recipe(stored: dict[str, object], config: FinalConfig) -> None:
+def _check_recipe(stored: dict[str, Any], config: FinalConfig) -> None:
     """Refuse to add finals trained with another recipe to the companion study: a mean over
     repeats trained two ways means nothing."""
-    fresh = config.identity()
-    differing = sorted(k for k in set(stored) | set(fresh) if stored.get(k) != fresh.get(k))
-    if differing:
-        shown = ", ".join(f"{k}: {stored.get(k)!r} -> {fresh.get(k)!r}" for k in differing[:4])
+    shown = config_changes(stored, config.identity())
+    if shown:
         raise UserError(
             f"the finals of study {config.study!r} were trained with another recipe ({shown}); "
             "run `search final` with the same settings to add or resume finals"

@@ -174,15 +174,22 @@ def check_compatible(existing: ExistingStudy, config: dict[str, Any], storage_ur
             f"{list(existing.directions)}, not {list(wanted)} (maximise accuracy, minimise "
             "MACs); pass a new --study name"
         )
-    stored = existing.config or {}
-    fresh = json.loads(json.dumps(config))
-    differing = sorted(k for k in set(stored) | set(fresh) if stored.get(k) != fresh.get(k))
-    if differing:
-        shown = ", ".join(f"{k}: {stored.get(k)!r} -> {fresh.get(k)!r}" for k in differing[:4])
+    shown = config_changes(existing.config or {}, config)
+    if shown:
         raise UserError(
             f"study {existing.name!r} was run with a different configuration ({shown}); "
             f"resume it with its original settings or pass a new --study name"
         )
+
+
+def config_changes(stored: dict[str, Any], config: dict[str, Any]) -> str | None:
+    """The first four keys in which a study's stored "config" attr and ``config`` differ, as
+    ``key: stored -> new``; None when they agree (``config`` compared as JSON, as stored)."""
+    fresh = json.loads(json.dumps(config))
+    differing = sorted(k for k in set(stored) | set(fresh) if stored.get(k) != fresh.get(k))
+    if not differing:
+        return None
+    return ", ".join(f"{k}: {stored.get(k)!r} -> {fresh.get(k)!r}" for k in differing[:4])
 
 
 def _connect_args(url: URL) -> dict[str, Any]:
