@@ -80,7 +80,14 @@ from space.scaling import EFFICIENTNET_B0
 from space.searchspace import SearchSpace
 from trainers.data import ImageData, load_dataset, train_val_split
 
-METHODS: tuple[str, ...] = ("pareto", "random", "preset", "pareto_compute", "random_opening")
+METHODS: tuple[str, ...] = (
+    "pareto",
+    "random",
+    "preset",
+    "pareto_compute",
+    "random_opening",
+    "pareto_gp",
+)
 DEFAULT_METHODS: tuple[str, ...] = ("pareto", "random", "preset")  # (a), (b), (c) above
 QUICK_SPACE = {
     "block": ["standard", "se"],
@@ -136,6 +143,8 @@ class Run:
     method: str
     seed: int
     points: list[tuple[float, int]] = field(default_factory=list)  # completed (accuracy, MACs)
+    # every trained trial in the order it ran: (accuracy or None when stopped early, MACs, epochs)
+    history: list[tuple[float | None, int, int]] = field(default_factory=list)
     pruned: int = 0
     infeasible: int = 0
     epochs_trained: int = 0
@@ -144,6 +153,7 @@ class Run:
     hypervolume: float = 0.0
     best_accuracy: float | None = None
     front: list[tuple[float, int]] = field(default_factory=list)
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (epochs so far, hypervolume)
 
 
 def settings_of(setup: Setup) -> TrialSettings:
@@ -164,6 +174,8 @@ def search(setup: Setup, seed: int, method: str) -> Run:
     ours = not method.startswith("random")
     executor = InlineExecutor(scheduler=make_scheduler if ours else None)
     baseline = THIS_SEARCH if ours else Baseline("random", opening=method == "random_opening")
+    if method == "pareto_gp":
+        baseline = Baseline("gp")
     if method == "pareto_compute":
         executor.epoch_budget = setup.trials * setup.epochs
         config = replace(config, trials=executor.epoch_budget)  # the epochs stop it, not the count
@@ -175,10 +187,14 @@ def search(setup: Setup, seed: int, method: str) -> Run:
         run.seconds, run.cpu_seconds = time.monotonic() - started, time.process_time() - cpu
         trials = optuna.load_study(study_name=config.study, storage=config.storage).trials
     run.epochs_trained = executor.epochs_trained
-    for trial in trials:
+    for trial in sorted(trials, key=lambda t: t.number):  # the inline executor runs in order
         status = trial.user_attrs.get(schema.STATUS)
         run.pruned += status == schema.PRUNED
         run.infeasible += status == schema.INFEASIBLE
+        epochs = int(trial.user_attrs.get(schema.EPOCHS_RUN) or 0)
+        if epochs:
+            accuracy = trial.values[0] if trial.values is not None else None
+            run.history.append((accuracy, int(trial.user_attrs[schema.MACS]), epochs))
     run.points = [(t.values[0], int(t.values[1])) for t in trials if t.values is not None]
     return run
 
@@ -222,6 +238,7 @@ def presets(setup: Setup, seed: int, train: ImageData, val: ImageData, classes: 
         final = train_one(config, train, val, settings)
         if final.get("final"):
             run.points.append((float(final["accuracy"]), count_spec(spec).macs))
+            run.history.append((run.points[-1][0], run.points[-1][1], setup.epochs))
             run.epochs_trained += setup.epochs
     run.seconds, run.cpu_seconds = time.monotonic() - started, time.process_time() - cpu
     return run
@@ -234,7 +251,61 @@ def measure(run: Run, chance: float, budget: int, smallest: int) -> Run:
     run.best_accuracy = max((a for a, _ in within), default=None)
     front = [p for p in within if not any(o[0] >= p[0] and o[1] <= p[1] and o != p for o in within)]
     run.front = sorted(set(front), key=lambda p: p[1])
+    run.curve = hypervolume_curve(run.history, chance, budget, smallest)
     return run
+
+
+def hypervolume_curve(
+    history: list[tuple[float | None, int, int]], chance: float, budget: int, smallest: int
+) -> list[tuple[int, float]]:
+    """The front's hypervolume after each trained trial, against the epochs trained so far:
+    what a search has found for the compute it has spent (early-stopped trials add epochs,
+    no point)."""
+    curve: list[tuple[int, float]] = []
+    points: list[tuple[float, int]] = []
+    epochs = 0
+    for accuracy, macs, trained in history:
+        epochs += trained
+        if accuracy is not None and macs <= budget:
+            points.append((accuracy, macs))
+        curve.append((epochs, hypervolume(points, chance=chance, budget=budget, smallest=smallest)))
+    return curve
+
+
+def epochs_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
+    """The epochs a search had trained when its hypervolume first reached ``target`` (None:
+    never)."""
+    return next((epochs for epochs, hv in curve if hv >= target - 1e-12), None)
+
+
+def speedups(runs: list[Run]) -> dict[str, dict[str, Any]]:
+    """Per method: the epochs it needed to reach random search's final hypervolume of the same
+    seed, and the ratio of random search's own epochs to reach it to those (above 1: fewer
+    epochs than random search; the savings the MO-ASHA line of work reports)."""
+    randoms = {r.seed: r for r in runs if r.method == "random"}
+    result: dict[str, dict[str, Any]] = {}
+    for method in METHODS:
+        mine = [r for r in runs if r.method == method and r.seed in randoms]
+        if method == "random" or not mine:
+            continue
+        per_seed: list[dict[str, Any]] = []
+        for run in mine:
+            random = randoms[run.seed]
+            own = epochs_to_reach(random.curve, random.hypervolume)
+            reached = epochs_to_reach(run.curve, random.hypervolume)
+            ratio = own / reached if own and reached else None
+            per_seed.append({"seed": run.seed, "random": own, "epochs": reached, "ratio": ratio})
+        ratios = [s["ratio"] for s in per_seed if s["ratio"] is not None]
+        result[method] = {
+            "per_seed": per_seed,
+            "reached": len(ratios),
+            "seeds": len(per_seed),
+            "ratio_median": statistics.median(ratios) if ratios else None,
+            "ratio_geomean": math.exp(statistics.fmean(math.log(r) for r in ratios))
+            if ratios
+            else None,
+        }
+    return result
 
 
 def summarise(runs: list[Run]) -> dict[str, dict[str, float | None]]:
@@ -258,7 +329,11 @@ def summarise(runs: list[Run]) -> dict[str, dict[str, float | None]]:
     return summary
 
 
-def table(runs: list[Run], summary: dict[str, dict[str, float | None]]) -> str:
+def table(
+    runs: list[Run],
+    summary: dict[str, dict[str, float | None]],
+    reach: dict[str, dict[str, Any]] | None = None,
+) -> str:
     lines = [
         f"{'method':<15}{'seed':>6}{'HV':>9}{'best acc':>10}{'front':>7}{'epochs':>8}{'s':>8}"
         f"{'cpu s':>8}"
@@ -277,10 +352,23 @@ def table(runs: list[Run], summary: dict[str, dict[str, float | None]]) -> str:
             f"{method:<15}{row['seeds']:>6.0f}{row['hypervolume_mean']:>9.4f}"
             f"{row['hypervolume_std']:>9.4f}{(f'{best:.4f}' if best is not None else '-'):>10}"
         )
+    if reach:
+        lines.append("")
+        lines.append("epochs to reach random search's final hypervolume (random's own / method's)")
+        for method, row in reach.items():
+            seeds = "  ".join(
+                f"s{s['seed']}:{s['random']}/{s['epochs'] if s['epochs'] is not None else '-'}"
+                for s in row["per_seed"]
+            )
+            median = row["ratio_median"]
+            lines.append(
+                f"{method:<15} reached {row['reached']}/{row['seeds']}, median ratio "
+                f"{(f'{median:.2f}x' if median is not None else '-')}   {seeds}"
+            )
     return "\n".join(lines)
 
 
-def parse(argv: list[str] | None) -> tuple[Setup, list[int], list[str], str | None]:
+def parse(argv: list[str] | None) -> tuple[Setup, list[int], list[str], str | None, bool]:
     defaults = Setup()
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -298,6 +386,7 @@ def parse(argv: list[str] | None) -> tuple[Setup, list[int], list[str], str | No
     p.add_argument("--device", default=defaults.device)
     p.add_argument("--full-space", action="store_true", help="DESIGN.md's whole block space")
     p.add_argument("--json", default=None, help="write the JSON report here ('-': stdout)")
+    p.add_argument("--resume", action="store_true", help="keep the runs --json already holds")
     args = p.parse_args(argv)
     setup = Setup(
         budget=int(args.budget_flops),
@@ -313,21 +402,24 @@ def parse(argv: list[str] | None) -> tuple[Setup, list[int], list[str], str | No
         device=args.device,
         full_space=args.full_space,
     )
-    return setup, args.seeds, args.methods, args.json
+    return setup, args.seeds, args.methods, args.json, args.resume
 
 
 def main(argv: list[str] | None = None) -> int:
-    setup, seeds, methods, json_path = parse(argv)
+    setup, seeds, methods, json_path, resume = parse(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     full_train, _ = load_dataset(setup.dataset, setup.data_dir)
     classes = full_train.classes
     smallest = count_spec(setup.space().smallest_spec(classes)).macs
     chance = 1.0 / classes
-    runs: list[Run] = []
+    runs = saved_runs(json_path, setup) if resume else []
+    done = {(r.method, r.seed) for r in runs}
     started = time.monotonic()
     for seed in seeds:
         train, val = train_val_split(full_train, setup.val_fraction, seed, setup.subset)
         for method in methods:
+            if (method, seed) in done:
+                continue
             if method == "preset":
                 run = presets(setup, seed, train, val, classes)
             else:
@@ -338,25 +430,55 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+            if json_path not in (None, "-"):  # after every run, for --resume
+                write(json_path, report_of(setup, seeds, runs, chance, smallest, started))
+    report = report_of(setup, seeds, runs, chance, smallest, started)
+    print(table(runs, report["summary"], report["epochs_to_reach_random"]))
+    if json_path == "-":
+        print(json.dumps(report, indent=1))
+    elif json_path:
+        write(json_path, report)
+    return 0
+
+
+def report_of(
+    setup: Setup, seeds: list[int], runs: list[Run], chance: float, smallest: int, started: float
+) -> dict[str, Any]:
     summary = summarise(runs)
-    report = {
+    return {
         "setup": asdict(setup),
         "seeds": seeds,
         "reference": {"chance": chance, "budget": setup.budget, "smallest_macs": smallest},
         "runs": [asdict(r) for r in runs],
         "summary": summary,
+        "epochs_to_reach_random": speedups(runs),
         "seconds": time.monotonic() - started,
         "cpu_seconds": time.process_time(),
         "pareto_beats_random": _beats(summary, "pareto"),
         "pareto_compute_beats_random": _beats(summary, "pareto_compute"),
     }
-    print(table(runs, summary))
-    if json_path == "-":
-        print(json.dumps(report, indent=1))
-    elif json_path:
-        with open(json_path, "w") as file:
-            json.dump(report, file, indent=1)
-    return 0
+
+
+def write(path: str, report: dict[str, Any]) -> None:
+    with open(path, "w") as file:
+        json.dump(report, file, indent=1)
+
+
+def saved_runs(path: str | None, setup: Setup) -> list[Run]:
+    """The runs a previous ``--json`` file holds, when it was written with this setup."""
+    if path in (None, "-") or not os.path.exists(path):
+        return []
+    with open(path) as file:
+        saved = json.load(file)
+    if saved.get("setup") != asdict(setup):
+        raise SystemExit(f"{path} holds runs with another setup; drop --resume or the file")
+    runs = [Run(**run) for run in saved["runs"]]
+    for run in runs:  # JSON turned the tuples into lists
+        run.points = [(a, m) for a, m in run.points]
+        run.history = [(a, m, e) for a, m, e in run.history]
+        run.front = [(a, m) for a, m in run.front]
+        run.curve = [(e, hv) for e, hv in run.curve]
+    return runs
 
 
 def _beats(summary: dict[str, dict[str, float | None]], method: str) -> bool | None:

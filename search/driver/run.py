@@ -76,7 +76,8 @@ class SearchSummary:
 class Baseline:
     """How a benchmark's baseline differs from this search; `search run` always uses the
     defaults and has no flag for either: ``sampler`` "random" samples at random instead of the
-    multi-objective TPE, ``opening`` False leaves out the opening trials of a new study."""
+    multi-objective TPE ("gp": Optuna's Gaussian-process sampler instead), ``opening`` False
+    leaves out the opening trials of a new study."""
 
     sampler: str = "tpe"
     opening: bool = True

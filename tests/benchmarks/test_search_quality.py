@@ -45,6 +45,43 @@ def test_measure_and_summary() -> None:
     assert "pareto" in bench.table(runs, bench.summarise(runs))
 
 
+def test_hypervolume_curve_counts_the_epochs_of_every_trained_trial() -> None:
+    bench = _load()
+    history = [(0.55, 4_000_000, 2), (None, 8_000_000, 1)]  # (accuracy, MACs, epochs)
+    history += [(0.9, 32_000_000, 2), (0.7, 2_000_000, 2)]
+    curve = bench.hypervolume_curve(history, chance=0.1, budget=16_000_000, smallest=1_000_000)
+    assert [epochs for epochs, _ in curve] == [2, 3, 5, 7]
+    assert curve[0][1] == pytest.approx(0.25) == curve[1][1] == curve[2][1]  # stopped, over budget
+    # (0.7 - 0.1) / 0.9 = 2/3 above chance x log(16/2) / log(16/1) = 3/4; it dominates 0.55 at 4M
+    assert curve[3][1] == pytest.approx(0.5)
+    assert bench.epochs_to_reach(curve, 0.3) == 7 and bench.epochs_to_reach(curve, 0.25) == 2
+    assert bench.epochs_to_reach(curve, 0.51) is None
+
+
+def test_speedups_compare_epochs_to_reach_random_searchs_final_hypervolume() -> None:
+    bench = _load()
+    random = bench.Run("random", 0, curve=[(2, 0.1), (4, 0.3), (6, 0.3)], hypervolume=0.3)
+    fast = bench.Run("pareto", 0, curve=[(1, 0.2), (2, 0.35)], hypervolume=0.35)
+    slow = bench.Run("random_opening", 0, curve=[(2, 0.2), (4, 0.25)], hypervolume=0.25)
+    reach = bench.speedups([random, fast, slow])
+    assert reach["pareto"]["per_seed"] == [{"seed": 0, "random": 4, "epochs": 2, "ratio": 2.0}]
+    assert reach["pareto"]["ratio_median"] == 2.0 and reach["pareto"]["reached"] == 1
+    never = reach["random_opening"]
+    assert never["reached"] == 0 and never["ratio_median"] is None
+    assert "random" not in reach and "2.00x" in bench.table([random, fast], {}, reach)
+
+
+def test_resume_keeps_the_runs_of_the_same_setup(tmp_path: Path) -> None:
+    bench = _load()
+    setup = bench.Setup(trials=3)
+    run = bench.Run("random", 1, points=[(0.5, 10)], history=[(0.5, 10, 2)], curve=[(2, 0.1)])
+    path = tmp_path / "quality.json"
+    bench.write(str(path), bench.report_of(setup, [1], [run], 0.1, 5, 0.0))
+    assert bench.saved_runs(str(path), setup) == [run]
+    with pytest.raises(SystemExit, match="another setup"):
+        bench.saved_runs(str(path), bench.Setup(trials=4))
+
+
 @pytest.mark.slow
 def test_a_tiny_real_run_prints_a_table_and_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -53,10 +90,10 @@ def test_a_tiny_real_run_prints_a_table_and_json(
     out = tmp_path / "quality.json"
     argv = ["--resolution", "24", "--budget-flops", "5e7", "--subset", "200", "--trials", "2"]
     argv += ["--epochs", "2", "--ladder", "1", "--seeds", "0", "--json", str(out), "--methods"]
-    argv += ["pareto", "random", "preset", "pareto_compute", "random_opening"]
+    argv += ["pareto", "random", "preset", "pareto_compute", "random_opening", "pareto_gp"]
     assert bench.main(argv) == 0
     report = json.loads(out.read_text())
-    methods = ["pareto", "random", "preset", "pareto_compute", "random_opening"]
+    methods = ["pareto", "random", "preset", "pareto_compute", "random_opening", "pareto_gp"]
     assert [r["method"] for r in report["runs"]] == methods
     assert report["reference"]["chance"] == 0.1 and report["reference"]["budget"] == 50_000_000
     for run in report["runs"]:
@@ -67,4 +104,7 @@ def test_a_tiny_real_run_prints_a_table_and_json(
     # the ablation opens like this search: the cheapest network, then one that fills the budget
     cheapest, filling = sorted(report["runs"][4]["points"], key=lambda p: p[1])
     assert cheapest[1] == report["reference"]["smallest_macs"] and filling[1] > 40_000_000
+    for run in report["runs"]:  # the curve ends at the run's epochs and hypervolume
+        assert run["curve"][-1] == [run["epochs_trained"], pytest.approx(run["hypervolume"])]
+    assert set(report["epochs_to_reach_random"]) == set(methods) - {"random"}
     assert "HV mean" in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -94,3 +95,8 @@ def test_factory() -> None:
     assert tpe.inner._n_startup_trials == 4  # a third of a short study
     assert make_sampler(seed=1, trials=64).inner._n_startup_trials == 10  # type: ignore[attr-defined]
     assert isinstance(make_sampler(seed=1, kind="random"), optuna.samplers.RandomSampler)
+    gp = make_sampler(seed=1, trials=12, kind="gp")
+    assert isinstance(gp, ObservedSampler) and isinstance(gp.inner, optuna.samplers.GPSampler)
+    assert gp.inner._n_startup_trials == 4  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="unknown sampler 'cma'"):
+        make_sampler(seed=1, kind="cma")
