@@ -133,13 +133,17 @@ CUDA_PLANNED_FRACTION = 0.9
 _NO_LIMIT = 1 << 60  # cgroup v1 writes ~2**63 for "no limit"
 
 
-def available_memory_bytes(device: torch.device | str, share: float = 1.0) -> int:
+def available_memory_bytes(
+    device: torch.device | str, share: float = 1.0, cuda_memory: tuple[int, int] | None = None
+) -> int:
     """Bytes a trial on ``device`` may plan for, when ``share`` of the device is its own (e.g.
     ``1 / trials`` when trials run side by side).
 
     CUDA: the device's total memory times ``share`` (an equal, start-order-independent share for
     trials that share the GPU), capped at what is free right now (other processes, and this
-    process's CUDA context, hold the rest), times ``CUDA_PLANNED_FRACTION``.
+    process's CUDA context, hold the rest), times ``CUDA_PLANNED_FRACTION``. ``cuda_memory`` is
+    ``(free, total)`` bytes as ``torch.cuda.mem_get_info`` returns them (None: asks the device),
+    so the CUDA plan can be computed, and tested, for a given figure without a GPU.
     CPU: ``MemAvailable`` of ``/proc/meminfo`` (memory the kernel can hand out without swapping,
     page cache included), or the cgroup memory limit less its usage when that is lower (a
     container's limit is what its OOM killer enforces), times ``share`` and
@@ -149,7 +153,7 @@ def available_memory_bytes(device: torch.device | str, share: float = 1.0) -> in
         raise ValueError(f"share={share!r} must lie in (0, 1]")
     device = torch.device(device)
     if device.type == "cuda":
-        free, total = torch.cuda.mem_get_info(device)
+        free, total = cuda_memory or torch.cuda.mem_get_info(device)
         return planned_bytes(device, min(total * share, free))
     return planned_bytes(device, _host_available_bytes() * share)
 

@@ -54,11 +54,9 @@ from trainers.device import (
 )
 from trainers.planning import plan_memory
 from trainers.schedule import learning_rate, warmup_epochs_used
-from trainers.speed import plan_speed
+from trainers.speed import SpeedPlan, plan_speed
 from trainers.steps import Watchdog, evaluate, recalibrate_batchnorm, train_epoch
 
-# On CUDA reading the loss waits for the GPU: the running loss is checked every this many steps.
-CUDA_LOSS_CHECK_EVERY = 25
 # the BatchNorm recalibration's generator is seeded with the trial's seed plus this
 BN_SEED_OFFSET = 7919
 
@@ -208,23 +206,25 @@ def train_trial(
     config: TrainConfig,
     on_epoch: Callable[[EpochReport], bool] | None = None,
     save_dir: Path | None = None,
+    speed: SpeedPlan | None = None,
 ) -> TrialResult:
     """Trains; after each epoch calls on_epoch(report); if it returns True, stops early.
 
     ``stopped_early`` is True only when epochs were left to run. ``save_dir`` receives
-    ``spec.json``, ``weights.pt`` (the state dict, on the CPU) and ``result.json``.
+    ``spec.json``, ``weights.pt`` (the state dict, on the CPU) and ``result.json``. ``speed``
+    (None: ``plan_speed`` for ``config.device``) is how the trial runs, on ``speed.device``; a
+    plan made for CUDA and moved to the CPU (``SpeedPlan.on``) trains with a GPU's settings.
     Raises ``InsufficientMemory`` (before training), ``Diverged`` and ``TrialTimeout``
     (``common.errors``); CUDA out-of-memory propagates as ``torch.OutOfMemoryError``.
     """
     _check_data(spec, train, val)
-    device = resolve_device(config.device)
     started = time.perf_counter()
+    if speed is None:
+        speed = plan_speed(resolve_device(config.device), config, len(train))
+    device = speed.device
     counted = count_spec(spec)
-    speed = plan_speed(device, config, len(train))
     plan = plan_memory(spec, train, val, config, speed)
-    watchdog = Watchdog(
-        started, config.time_limit_s, 1 if device.type == "cpu" else CUDA_LOSS_CHECK_EVERY
-    )
+    watchdog = Watchdog(started, config.time_limit_s, speed.loss_check_every)
     with speed.active():
         torch.manual_seed(config.seed)
         model, runner = speed.prepare(build_model(spec).to(device))

@@ -25,17 +25,25 @@ re-measures. Every figure behind the choices below is in ``benchmarks/RESULTS.md
   graphs, and every trial is a new architecture, so no compiled graph is reused; a search trial
   never wins it back, only long `search train` runs on a GPU can. On the CPU compiling took
   longer than the whole quick trial, so the CPU never compiles by default.
+- loss checks: reading the loss on CUDA waits for the GPU, so a CUDA trial reads its running
+  loss sum every ``CUDA_LOSS_CHECK_EVERY`` steps (``trainers.steps.Watchdog``); the CPU every step.
 - threads: ``TrainConfig.threads``; a search trial gets as many as Ray gave it CPUs
   (``search.driver.overhead``). OpenMP's waiting policy is libgomp's default (spin, then sleep):
   ``OMP_WAIT_POLICY=PASSIVE`` made the quick preset's search much slower on quiet cores (a step
   runs about a thousand short parallel regions and a sleeping thread is woken for each); on
   cores busy with other jobs it is the better choice, and a value the user exports reaches Ray's
   workers.
+
+Each default above is chosen from ``device.type`` here, once, and the loop reads only the plan,
+so a plan made for CUDA can run on the CPU (``SpeedPlan.on``): the default tests train with a
+CUDA trial's settings (bf16 autocast, channels_last, no determinism, the loss-check cadence,
+torch.compile) on a machine without a GPU.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -51,6 +59,8 @@ if TYPE_CHECKING:
 # images trained before torch.compile pays for itself: compile time x eager throughput / the
 # fraction of step time saved, with the H100 reference figures of benchmarks/RESULTS.md
 COMPILE_MIN_IMAGES = 8_000_000
+# on CUDA reading the loss waits for the GPU: the running loss is checked every this many steps
+CUDA_LOSS_CHECK_EVERY = 25
 # the CPU defaults, from the quick preset's trial on 2 cores (benchmarks/RESULTS.md)
 CPU_CHANNELS_LAST = True
 CPU_BF16 = False
@@ -72,6 +82,12 @@ class SpeedPlan:
     deterministic: bool
     compile: bool
     threads: int | None
+    loss_check_every: int = 1  # steps between reads of the running loss (trainers.steps)
+
+    def on(self, device: torch.device) -> SpeedPlan:
+        """The same settings on another device: a CUDA trial's plan run on the CPU, which is how
+        the default tests reach the code only a GPU's defaults choose."""
+        return dataclasses.replace(self, device=device)
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
@@ -127,4 +143,7 @@ def plan_speed(device: torch.device, config: TrainConfig, train_images: int) -> 
     compile_ = config.compile
     if compile_ is None:
         compile_ = cuda and train_images * config.epochs >= COMPILE_MIN_IMAGES
-    return SpeedPlan(device, bf16, channels_last, deterministic, compile_, config.threads)
+    loss_check_every = CUDA_LOSS_CHECK_EVERY if cuda else 1
+    return SpeedPlan(
+        device, bf16, channels_last, deterministic, compile_, config.threads, loss_check_every
+    )

@@ -200,10 +200,13 @@ def logs_dir() -> Path | None:
 
 
 # ----- validation before the database is touched ----------------------------------------------
-def resources_for(config: SearchConfig | FinalConfig) -> Resources:
-    import torch
+def resources_for(config: SearchConfig | FinalConfig, gpus: int | None = None) -> Resources:
+    """The device and each trial's share of the machine. ``gpus``: the CUDA GPUs this driver
+    sees (None: asks torch), so the CUDA branch can be decided, and tested, without a GPU."""
+    if gpus is None:
+        import torch
 
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     device = config.device
     if device == "auto":
         device = "cuda" if gpus or (config.ray_address and config.gpus_per_trial) else "cpu"

@@ -23,17 +23,71 @@ exit {code}
 """
 
 
-def fake_control(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int = 0) -> Path:
+# A stand-in that behaves like the real control binary: ``-d`` starts a daemon (its standard
+# streams detached, so ``-d`` returns at once) that writes its pid file into the pipe directory
+# and serves commands through a FIFO there; without arguments the binary is the client and sends
+# each stdin line to the daemon. ``quit`` returns before the daemon has exited (it takes half a
+# second to shut down), as with the real one. Calls and what the daemon was asked go to {log}.
+DAEMON = """#!/bin/sh
+pipe="$CUDA_MPS_PIPE_DIRECTORY"
+echo "args=[$*]" >> "{log}"
+if [ "$1" = "-d" ]; then
+  mkfifo "$pipe/control"
+  (
+    echo "daemon: started" >> "{log}"
+    while read -r command < "$pipe/control"; do
+      echo "daemon: $command" >> "{log}"
+      if [ "$command" = quit ]; then sleep 0.5; echo "daemon: exited" >> "{log}"; exit 0; fi
+    done
+  ) < /dev/null > /dev/null 2>&1 &
+  echo $! > "$pipe/nvidia-cuda-mps-control.pid"
+  exit 0
+fi
+while read -r command; do echo "$command" > "$pipe/control"; done
+"""
+
+
+def fake_control(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int = 0, script: str = FAKE
+) -> Path:
+    """Put a stand-in ``nvidia-cuda-mps-control`` (``FAKE`` or ``DAEMON``) first on PATH;
+    returns the file it records its calls in."""
     folder = tmp_path / "bin"
     folder.mkdir()
     log = tmp_path / "calls.log"
-    script = folder / "nvidia-cuda-mps-control"
-    script.write_text(FAKE.format(log=log, code=code))
-    script.chmod(0o755)
+    binary = folder / "nvidia-cuda-mps-control"
+    binary.write_text(script.format(log=log, code=code))
+    binary.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     for key in ENV_KEYS:
         monkeypatch.delenv(key, raising=False)
     return log
+
+
+def test_a_daemon_is_asked_to_quit_and_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against a stand-in daemon: it runs (its pid file names a live process) while the search
+    does, receives ``quit`` on the way out, and has exited, not just been asked to, when the
+    search goes on, although ``quit`` returned half a second before."""
+    log = fake_control(tmp_path, monkeypatch, script=DAEMON)
+    stream = io.StringIO()
+    with mps_daemon(stream) as env:
+        pipe = Path(env["CUDA_MPS_PIPE_DIRECTORY"])
+        pid = int((pipe / "nvidia-cuda-mps-control.pid").read_text())
+        os.kill(pid, 0)  # alive
+        assert (pipe / "control").exists()
+    lines = log.read_text().splitlines()
+    assert lines == [
+        "args=[-d]",
+        "daemon: started",
+        "args=[]",
+        "daemon: quit",
+        "daemon: exited",
+    ]
+    assert stream.getvalue() == "" and not pipe.parent.exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_daemon_started_for_the_search_and_stopped_after(
