@@ -35,8 +35,14 @@ from search.study.urls import mask_url, parse_url, scrub, sqlite_path
 
 DEFAULT_STORAGE = "sqlite:///search.db"  # the storage of every command that takes --storage
 SQLITE_TIMEOUT_S = 30
-_OPTUNA_TABLES = {"studies", "trials", "version_info"}
+# columns of Optuna's tables that tell them from another program's tables of the same names
+OPTUNA_COLUMNS = {
+    "studies": {"study_id", "study_name"},
+    "trials": {"trial_id", "number", "study_id", "state"},
+    "version_info": {"version_info_id", "schema_version", "library_version"},
+}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_OTHER_FILE = "pass the --storage of a study database (`search run`: or a new file name)"
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,10 @@ def check_database(url: str, must_exist: bool = False) -> URL:
 def _check_sqlite_file(path: Path, url: str, must_exist: bool) -> None:
     if not path.exists():
         if must_exist:
-            raise UserError(f"no study database at {str(path)!r}; check --storage {mask_url(url)}")
+            raise UserError(
+                f"no study database at {str(path)!r}: the file does not exist; "
+                f"check --storage {mask_url(url)}"
+            )
         if not path.parent.is_dir():
             raise UserError(
                 f"cannot create {str(path)!r}: directory {str(path.parent)!r} does not exist"
@@ -76,16 +85,40 @@ def _check_sqlite_file(path: Path, url: str, must_exist: bool) -> None:
         return  # an empty file is a fresh SQLite database
     if header != _SQLITE_MAGIC:
         raise UserError(
-            f"{str(path)!r} is not a study database (not an SQLite file); "
-            "pass a new file name to --storage"
+            f"{str(path)!r} is not a study database (not an SQLite file); {_OTHER_FILE}"
         )
-    tables = set(_sqlite_query(path, "SELECT name FROM sqlite_master WHERE type = 'table'"))
-    if tables and not {t[0] for t in tables} >= _OPTUNA_TABLES:
-        names = sorted(t[0] for t in tables)[:5]
+    columns = _sqlite_columns(path)
+    if columns and not set(columns) >= set(OPTUNA_COLUMNS):
         raise UserError(
-            f"{str(path)!r} is not a study database (it holds other tables: {names}); "
-            "pass a new file name to --storage"
+            f"{str(path)!r} is not a study database (it holds other tables: "
+            f"{sorted(columns)[:5]}); {_OTHER_FILE}"
         )
+    _check_schema(columns, repr(str(path)))
+
+
+def _sqlite_columns(path: Path) -> dict[str, set[str]]:
+    """Table name -> column names of an SQLite file, read through a read-only connection."""
+    rows = _sqlite_query(
+        path,
+        "SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p "
+        "WHERE m.type = 'table'",
+    )
+    columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, set()).add(column)
+    return columns
+
+
+def _check_schema(columns: dict[str, set[str]], shown: str) -> None:
+    """Refuse a database whose tables named like Optuna's lack Optuna's columns: it belongs to
+    something else, and Optuna would fail on it (or try to write its own rows into it)."""
+    for table, needed in OPTUNA_COLUMNS.items():
+        missing = needed - columns.get(table, needed)
+        if missing:
+            raise UserError(
+                f"{shown} is not a study database (its {table!r} table is not Optuna's: no "
+                f"column(s) {sorted(missing)}); {_OTHER_FILE}"
+            )
 
 
 def _check_server(parsed: URL, url: str) -> None:
@@ -110,8 +143,7 @@ def _sqlite_query(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tu
             connection.close()
     except sqlite3.DatabaseError as exc:
         raise UserError(
-            f"{str(path)!r} is not a readable study database ({exc}); "
-            "pass a new file name to --storage"
+            f"{str(path)!r} is not a readable study database ({exc}); {_OTHER_FILE}"
         ) from exc
 
 
@@ -223,12 +255,12 @@ def open_existing(url: str) -> optuna.storages.RDBStorage:
     parsed = parse_url(url)  # the same URL checks (and messages) as `search run`
     shown = mask_url(url)  # the password never reaches a message or the report
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if not database or database == ":memory:" or not Path(database).is_file():
+        if sqlite_path(parsed) is None:
             raise UserError(
-                f"no study database at {shown}: the file {database!r} does not exist; "
+                f"no study database at {shown}: an in-memory SQLite database holds no study; "
                 "pass --storage sqlite:///PATH.db of a database written by `search run`"
             )
+        check_database(url, must_exist=True)  # the file checks of `search studies` and `best`
     try:
         engine = sqlalchemy.create_engine(url)
     except (NoSuchModuleError, ImportError, ArgumentError) as exc:
@@ -237,17 +269,24 @@ def open_existing(url: str) -> optuna.storages.RDBStorage:
             "database driver (e.g. pip install 'effnas[postgres]')"
         ) from exc
     try:
-        has_studies = sqlalchemy.inspect(engine).has_table("studies")
+        inspector = sqlalchemy.inspect(engine)
+        columns = {
+            table: {column["name"] for column in inspector.get_columns(table)}
+            for table in OPTUNA_COLUMNS
+            if inspector.has_table(table)
+        }
     except SQLAlchemyError as exc:
         reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).splitlines()[0]
         raise UserError(f"cannot read storage {shown}: {scrub(reason)}") from exc
     finally:
         engine.dispose()
-    if not has_studies:
+    missing = sorted(set(OPTUNA_COLUMNS) - set(columns))
+    if missing:
         raise UserError(
-            f"{shown} is not an Optuna study database (no 'studies' table); "
+            f"{shown} is not an Optuna study database (no table(s) {missing}); "
             "pass the --storage URL that `search run` wrote to"
         )
+    _check_schema(columns, shown)  # before Optuna, which would write its version row into it
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
