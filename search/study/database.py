@@ -17,9 +17,13 @@ and studies are only ever loaded. Every URL in a message is masked (``search.stu
 
 from __future__ import annotations
 
+import enum
+import errno
 import json
 import sqlite3
+import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ from typing import Any
 import optuna
 import sqlalchemy
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from common.errors import UserError
 from search.study.schema import CONFIG, DIRECTIONS, is_final_study
@@ -327,3 +331,68 @@ def load_study(storage: optuna.storages.BaseStorage, name: str | None, url: str)
             f"{', '.join(names) or 'none'}"
         )
     return optuna.load_study(study_name=name, storage=storage)
+
+
+class StorageFault(enum.StrEnum):
+    """Why a study database could not be written, as far as the error says; each asks the user
+    for something else (``search.driver.run.storage_error_message``)."""
+
+    FULL = "full"
+    """No space left: SQLite's "database or disk is full", ENOSPC / EDQUOT, PostgreSQL 53100."""
+    LOST = "lost"
+    """The connection to the database server was lost or refused (the server stopped)."""
+    OTHER = "other"
+    """Anything else: a broken file, permissions, a constraint."""
+
+
+_SQLITE_FULL = 13  # SQLITE_FULL, sqlite3.Error.sqlite_errorcode
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_FULL_SQLSTATES = {"53100"}  # PostgreSQL disk_full
+# PostgreSQL's class 08 (connection exception), admin_shutdown (a stopped server),
+# crash_shutdown and cannot_connect_now (a server shutting down or starting up)
+_LOST_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def storage_fault(exc: BaseException) -> StorageFault:
+    """Classify a storage error by the exceptions in its chain (Optuna's
+    ``StorageInternalError`` wraps SQLAlchemy's error, which wraps the driver's): a full disk
+    wins over a lost connection, which wins over anything else."""
+    chain = list(error_chain(exc))
+    if any(_is_full(error) for error in chain):
+        return StorageFault.FULL
+    if any(_is_lost(error) for error in chain):
+        return StorageFault.LOST
+    return StorageFault.OTHER
+
+
+def error_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then its cause (or context), and so on to the root; a cycle ends the walk."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def _is_full(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno in _FULL_ERRNOS:
+        return True
+    if isinstance(error, sqlite3.Error):  # the code, or SQLite's own text for it
+        code = getattr(error, "sqlite_errorcode", None)
+        return code == _SQLITE_FULL or "database or disk is full" in str(error)
+    return getattr(error, "sqlstate", None) in _FULL_SQLSTATES
+
+
+def _is_lost(error: BaseException) -> bool:
+    if isinstance(error, ConnectionError):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True  # SQLAlchemy's dialect recognised a disconnect
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_LOST_SQLSTATES):
+        return True
+    # psycopg's client-side connection failures ("Connection refused", "server closed the
+    # connection unexpectedly") carry no SQLSTATE; psycopg is loaded only if a URL needed it
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.OperationalError) and not sqlstate
