@@ -46,7 +46,7 @@ OPTUNA_COLUMNS = {
     "version_info": {"version_info_id", "schema_version", "library_version"},
 }
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_OTHER_FILE = "pass the --storage of a study database (`search run`: or a new file name)"
+_OTHER_FILE = "pass the --storage of a study database (or, to `search run`, a new file name)"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import gc
 import hashlib
 import importlib.util
 import sqlite3
+import warnings
 from pathlib import Path
 
 import pytest
@@ -249,8 +250,11 @@ def test_bad_input_is_one_line_and_leaves_the_database(
     argv = command.format(**world, STUDY=STUDY, port=free_port()).split()
     fragment = fragment.format(**world)
     capsys.readouterr()
-    assert main(argv) == 2
+    with warnings.catch_warnings(record=True) as caught:  # pytest would hide them from stderr
+        warnings.simplefilter("always")
+        assert main(argv) == 2
     out, err = capsys.readouterr()
+    assert [str(w.message) for w in caught] == []
     assert out == ""
     assert err.endswith("\n") and err.count("\n") == 1, err
     assert err.startswith("error: ") and fragment in err, err
