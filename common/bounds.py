@@ -35,6 +35,10 @@ numbers.
   trial is a short proxy run, so a longer limit is no limit.
 - ``MAX_TEXT_BYTES`` = 1 MiB per spec, space or preset file: they are a few hundred bytes, so the
   cap refuses a weights file or a data set passed by mistake before reading it.
+- ``MAX_NESTING`` = 16 levels of ``[`` / ``{`` in a spec, space or preset file: they are flat
+  tables of values and short lists (two levels), while Python's JSON and TOML parsers recurse
+  once per level and die with a ``RecursionError`` near 1000; the depth is counted on the text,
+  before any parser runs.
 - ``MAX_REPEATS`` = 100 seeds per network in `search final`: the spread of a mean over n seeds
   shrinks as 1/sqrt(n), so past 100 another seed changes the mean by less than its noise.
 
@@ -64,6 +68,7 @@ MAX_STUDY_NAME = 512
 MAX_TRIAL_TIMEOUT_S = 7 * 24 * 3600.0
 MAX_TEXT_BYTES = 2**20
 MAX_REPEATS = 100
+MAX_NESTING = 16
 
 
 def check_int(name: str, value: Any, low: int, high: int, flag: str) -> int:
@@ -146,6 +151,58 @@ def check_training(
     check_float(
         "val_fraction", val_fraction, 0.0, MAX_VAL_FRACTION, "--val-fraction", open_low=True
     )
+
+
+def check_nesting(text: str, shown: str) -> None:
+    """Refuse a JSON or TOML ``text`` nested deeper than ``MAX_NESTING`` before it is parsed;
+    ``shown`` names the file in the message (e.g. "--space file 'deep.json'")."""
+    depth = nesting_depth(text)
+    if depth > MAX_NESTING:
+        raise UserError(
+            f"{shown} is nested too deeply ({depth:,} levels of brackets, at most {MAX_NESTING}); "
+            "pass a flat table of values and lists"
+        )
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` in JSON or TOML text, brackets inside strings and
+    comments not counted; a loop over the characters, so any depth is counted without recursion."""
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char in "\"'":
+            i = _string_end(text, i)
+            continue
+        if char == "#":  # a TOML comment (JSON has none: its parser refuses the '#' anyway)
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest
+
+
+def _string_end(text: str, start: int) -> int:
+    """The index just past the string that opens at ``start``: '...' or "..." (a backslash
+    escapes the next character in "..."), and TOML's multi-line strings in three quotes."""
+    quote = text[start]
+    delimiter = quote * 3 if text.startswith(quote * 3, start) else quote
+    i = start + len(delimiter)
+    while i < len(text):
+        if quote == '"' and text[i] == "\\":
+            i += 2
+            continue
+        if text.startswith(delimiter, i):
+            return i + len(delimiter)
+        if len(delimiter) == 1 and text[i] == "\n":  # an unclosed one-line string ends here
+            return i
+        i += 1
+    return len(text)
 
 
 def _finite_number(name: str, value: Any, flag: str) -> float:

@@ -40,6 +40,8 @@ MID_CONVS: tuple[str, ...] = ("depthwise", "dense")
 KERNELS: tuple[int, ...] = (3, 5)
 DEFAULT_SE_RATIO = 4  # docs/design.md's reference R
 DEFAULT_EXPERTS = 4  # docs/design.md's reference M
+MAX_SE_RATIO = 64  # SE squeezes channels / R: past 64 the squeeze is one or two channels
+MAX_EXPERTS = 32  # every expert is one more copy of the kernels of each block
 
 # canonical key order and short names: (field, short key)
 _KEYS: tuple[tuple[str, str], ...] = (
@@ -100,18 +102,8 @@ class ArchSpec:
         _check_choice("mid_conv", self.mid_conv, MID_CONVS, "--mid-conv")
         _check_choice("kernel", self.kernel, KERNELS, "--kernel")
         check_int("expansion", self.expansion, 1, 16, "--expansion")
-        if self.block == "standard":
-            object.__setattr__(self, "se_ratio", None)
-        else:
-            if self.se_ratio is None:
-                object.__setattr__(self, "se_ratio", DEFAULT_SE_RATIO)
-            check_int("se_ratio", self.se_ratio, 1, 64, "--se-ratio")
-        if self.block != "condconv":
-            object.__setattr__(self, "experts", None)
-        else:
-            if self.experts is None:
-                object.__setattr__(self, "experts", DEFAULT_EXPERTS)
-            check_int("experts", self.experts, 1, 32, "--experts")
+        self._block_option("se_ratio", self.block != "standard", DEFAULT_SE_RATIO, MAX_SE_RATIO)
+        self._block_option("experts", self.block == "condconv", DEFAULT_EXPERTS, MAX_EXPERTS)
         check_int("classes", self.classes, 2, 100_000, "--classes")
         for name in ("alpha", "beta", "gamma"):
             value = getattr(self, name)
@@ -137,6 +129,22 @@ class ArchSpec:
         object.__setattr__(self, "phi", float(self.phi))
         if self.resolution is not None:
             check_int("resolution", self.resolution, 8, MAX_RESOLUTION, "--resolution")
+
+    def _block_option(self, name: str, has_it: bool, default: int, high: int) -> None:
+        """Check a block option whenever it is given, then drop it for a block without it.
+
+        The range is checked before the block decides: ``--se-ratio -4`` with the standard block
+        is a mistake the user should hear about, not a value to drop silently (`search run`
+        refuses the same pin). A block that has the option gets ``default`` when it is absent.
+        """
+        value = getattr(self, name)
+        if value is not None:
+            check_int(name, value, 1, high, "--" + name.replace("_", "-"))
+        if not has_it:
+            value = None
+        elif value is None:
+            value = default
+        object.__setattr__(self, name, value)
 
     # ----- derived forms -------------------------------------------------------------------
     def canonical(self) -> str:

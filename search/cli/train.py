@@ -38,6 +38,7 @@ from common.bounds import (
 from common.errors import InsufficientMemory, TrialError, UserError
 from common.units import format_bytes
 from search.cli.spec_options import spec_from_options, spec_options
+from search.cli.userfiles import check_output_dir
 from trainers import (
     DATASETS,
     EpochReport,
@@ -220,6 +221,8 @@ def train_command(
 ) -> None:
     """Train one architecture on a data set and print validation accuracy, speed and size."""
     check_flags(locals())
+    if save_dir is not None:
+        check_output_dir(save_dir, "--save")
     torch_device = resolve_device(device)
     limit = available_memory_bytes(torch_device)
     if max_memory is not None:

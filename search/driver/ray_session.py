@@ -17,6 +17,10 @@ agents) to 127.0.0.1 exactly when the node's IP is a loopback address, and it on
 node take 127.0.0.1 as its IP in the "no cluster" mode of ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
 (ray/_private/services.py ``get_node_ip_address``), which is what it does on macOS and Windows.
 A failure to start or join is a :class:`UserError`, raised before the study is written.
+
+Before a local instance starts, what a killed driver's Ray left behind (its agents, which
+outlive their raylet for about a minute) is ended (``search.driver.ray_orphans``), and said so
+in the driver log.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
+from search.driver.ray_orphans import ray_temp_root, reap_orphans
 
 RAY_ENV = {
     "RAY_AIR_NEW_OUTPUT": "0",
@@ -53,6 +58,7 @@ def ray_session(
     os.environ.update(RAY_ENV)
     import ray
 
+    reaped: list[int] = []
     init_args: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": False,
@@ -63,6 +69,7 @@ def ray_session(
         init_args["address"] = address
         _check_reachable(address)
     else:
+        reaped = reap_orphans(ray_temp_root())  # a killed driver's agents would linger a minute
         init_args.update(
             address="local",
             num_cpus=num_cpus,
@@ -82,6 +89,10 @@ def ray_session(
             hint = "; check --ray-address (ray status shows it)" if address else ""
             raise UserError(f"cannot {where}: {reason}{hint}") from exc
         with _quiet_driver():
+            if reaped:
+                logging.getLogger("ray").warning(
+                    "ended %d processes of dead Ray sessions: pids %s", len(reaped), reaped
+                )
             try:
                 yield
             finally:

@@ -44,10 +44,13 @@ from search.strategy.seeding import TrialSeededSampler
 from search.study import schema
 from search.study.database import (
     ExistingStudy,
+    StorageFault,
     check_compatible,
     check_database,
+    error_chain,
     find_study,
     open_storage,
+    storage_fault,
 )
 from search.study.front import best_accuracy, pareto_front
 from search.study.lease import Lease
@@ -177,21 +180,26 @@ def raise_storage_error(storage: str, searcher: StudySearcher | None) -> None:
 
 def storage_error_message(storage: str, exc: BaseException) -> str:
     """One line for a study database (or Ray Tune's temporary files: an ``OSError``) that
-    cannot be written, e.g. "database or disk is full".
+    cannot be written, with the fix for what went wrong (``search.study.storage_fault``): free
+    space for a full disk, bring the server back for a lost connection.
 
     Names an SQLite file, never a server URL (it may hold a password)."""
-    root: BaseException = exc
-    while root.__cause__ is not None or root.__context__ is not None:
-        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    root = list(error_chain(exc))[-1]
     detail = one_line(str(root).strip().splitlines()[0] if str(root).strip() else "", 200)
+    detail = detail or type(root).__name__
     path = sqlite_path(parse_url(storage))
     where = f"the study database {str(path)!r}" if path else "the study database"
     if isinstance(root, OSError) and root.filename:
         where, detail = repr(str(root.filename)), root.strerror or detail
-    return (
-        f"cannot write to {where}: {detail or type(root).__name__}; the study keeps every "
-        "finished trial: free space (or fix the database), then run the same command to resume"
-    )
+    kept = "the study keeps every finished trial"
+    fault = storage_fault(exc)
+    if fault is StorageFault.LOST:
+        return (
+            f"lost the connection to the study database server: {detail}; {kept}: once the "
+            "server is reachable again, run the same command to resume"
+        )
+    fix = "free space" if fault is StorageFault.FULL else "fix the database"
+    return f"cannot write to {where}: {detail}; {kept}: {fix}, then run the same command to resume"
 
 
 def logs_dir() -> Path | None:

@@ -17,9 +17,13 @@ and studies are only ever loaded. Every URL in a message is masked (``search.stu
 
 from __future__ import annotations
 
+import enum
+import errno
 import json
 import sqlite3
+import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ from typing import Any
 import optuna
 import sqlalchemy
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from common.errors import UserError
 from search.study.schema import CONFIG, DIRECTIONS, is_final_study
@@ -35,8 +39,14 @@ from search.study.urls import mask_url, parse_url, scrub, sqlite_path
 
 DEFAULT_STORAGE = "sqlite:///search.db"  # the storage of every command that takes --storage
 SQLITE_TIMEOUT_S = 30
-_OPTUNA_TABLES = {"studies", "trials", "version_info"}
+# columns of Optuna's tables that tell them from another program's tables of the same names
+OPTUNA_COLUMNS = {
+    "studies": {"study_id", "study_name"},
+    "trials": {"trial_id", "number", "study_id", "state"},
+    "version_info": {"version_info_id", "schema_version", "library_version"},
+}
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_OTHER_FILE = "pass the --storage of a study database (or, to `search run`, a new file name)"
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,10 @@ def check_database(url: str, must_exist: bool = False) -> URL:
 def _check_sqlite_file(path: Path, url: str, must_exist: bool) -> None:
     if not path.exists():
         if must_exist:
-            raise UserError(f"no study database at {str(path)!r}; check --storage {mask_url(url)}")
+            raise UserError(
+                f"no study database at {str(path)!r}: the file does not exist; "
+                f"check --storage {mask_url(url)}"
+            )
         if not path.parent.is_dir():
             raise UserError(
                 f"cannot create {str(path)!r}: directory {str(path.parent)!r} does not exist"
@@ -76,16 +89,40 @@ def _check_sqlite_file(path: Path, url: str, must_exist: bool) -> None:
         return  # an empty file is a fresh SQLite database
     if header != _SQLITE_MAGIC:
         raise UserError(
-            f"{str(path)!r} is not a study database (not an SQLite file); "
-            "pass a new file name to --storage"
+            f"{str(path)!r} is not a study database (not an SQLite file); {_OTHER_FILE}"
         )
-    tables = set(_sqlite_query(path, "SELECT name FROM sqlite_master WHERE type = 'table'"))
-    if tables and not {t[0] for t in tables} >= _OPTUNA_TABLES:
-        names = sorted(t[0] for t in tables)[:5]
+    columns = _sqlite_columns(path)
+    if columns and not set(columns) >= set(OPTUNA_COLUMNS):
         raise UserError(
-            f"{str(path)!r} is not a study database (it holds other tables: {names}); "
-            "pass a new file name to --storage"
+            f"{str(path)!r} is not a study database (it holds other tables: "
+            f"{sorted(columns)[:5]}); {_OTHER_FILE}"
         )
+    _check_schema(columns, repr(str(path)))
+
+
+def _sqlite_columns(path: Path) -> dict[str, set[str]]:
+    """Table name -> column names of an SQLite file, read through a read-only connection."""
+    rows = _sqlite_query(
+        path,
+        "SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p "
+        "WHERE m.type = 'table'",
+    )
+    columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, set()).add(column)
+    return columns
+
+
+def _check_schema(columns: dict[str, set[str]], shown: str) -> None:
+    """Refuse a database whose tables named like Optuna's lack Optuna's columns: it belongs to
+    something else, and Optuna would fail on it (or try to write its own rows into it)."""
+    for table, needed in OPTUNA_COLUMNS.items():
+        missing = needed - columns.get(table, needed)
+        if missing:
+            raise UserError(
+                f"{shown} is not a study database (its {table!r} table is not Optuna's: no "
+                f"column(s) {sorted(missing)}); {_OTHER_FILE}"
+            )
 
 
 def _check_server(parsed: URL, url: str) -> None:
@@ -110,8 +147,7 @@ def _sqlite_query(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tu
             connection.close()
     except sqlite3.DatabaseError as exc:
         raise UserError(
-            f"{str(path)!r} is not a readable study database ({exc}); "
-            "pass a new file name to --storage"
+            f"{str(path)!r} is not a readable study database ({exc}); {_OTHER_FILE}"
         ) from exc
 
 
@@ -223,12 +259,12 @@ def open_existing(url: str) -> optuna.storages.RDBStorage:
     parsed = parse_url(url)  # the same URL checks (and messages) as `search run`
     shown = mask_url(url)  # the password never reaches a message or the report
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if not database or database == ":memory:" or not Path(database).is_file():
+        if sqlite_path(parsed) is None:
             raise UserError(
-                f"no study database at {shown}: the file {database!r} does not exist; "
+                f"no study database at {shown}: an in-memory SQLite database holds no study; "
                 "pass --storage sqlite:///PATH.db of a database written by `search run`"
             )
+        check_database(url, must_exist=True)  # the file checks of `search studies` and `best`
     try:
         engine = sqlalchemy.create_engine(url)
     except (NoSuchModuleError, ImportError, ArgumentError) as exc:
@@ -237,17 +273,24 @@ def open_existing(url: str) -> optuna.storages.RDBStorage:
             "database driver (e.g. pip install 'effnas[postgres]')"
         ) from exc
     try:
-        has_studies = sqlalchemy.inspect(engine).has_table("studies")
+        inspector = sqlalchemy.inspect(engine)
+        columns = {
+            table: {column["name"] for column in inspector.get_columns(table)}
+            for table in OPTUNA_COLUMNS
+            if inspector.has_table(table)
+        }
     except SQLAlchemyError as exc:
         reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).splitlines()[0]
         raise UserError(f"cannot read storage {shown}: {scrub(reason)}") from exc
     finally:
         engine.dispose()
-    if not has_studies:
+    missing = sorted(set(OPTUNA_COLUMNS) - set(columns))
+    if missing:
         raise UserError(
-            f"{shown} is not an Optuna study database (no 'studies' table); "
+            f"{shown} is not an Optuna study database (no table(s) {missing}); "
             "pass the --storage URL that `search run` wrote to"
         )
+    _check_schema(columns, shown)  # before Optuna, which would write its version row into it
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -288,3 +331,68 @@ def load_study(storage: optuna.storages.BaseStorage, name: str | None, url: str)
             f"{', '.join(names) or 'none'}"
         )
     return optuna.load_study(study_name=name, storage=storage)
+
+
+class StorageFault(enum.StrEnum):
+    """Why a study database could not be written, as far as the error says; each asks the user
+    for something else (``search.driver.run.storage_error_message``)."""
+
+    FULL = "full"
+    """No space left: SQLite's "database or disk is full", ENOSPC / EDQUOT, PostgreSQL 53100."""
+    LOST = "lost"
+    """The connection to the database server was lost or refused (the server stopped)."""
+    OTHER = "other"
+    """Anything else: a broken file, permissions, a constraint."""
+
+
+_SQLITE_FULL = 13  # SQLITE_FULL, sqlite3.Error.sqlite_errorcode
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_FULL_SQLSTATES = {"53100"}  # PostgreSQL disk_full
+# PostgreSQL's class 08 (connection exception), admin_shutdown (a stopped server),
+# crash_shutdown and cannot_connect_now (a server shutting down or starting up)
+_LOST_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def storage_fault(exc: BaseException) -> StorageFault:
+    """Classify a storage error by the exceptions in its chain (Optuna's
+    ``StorageInternalError`` wraps SQLAlchemy's error, which wraps the driver's): a full disk
+    wins over a lost connection, which wins over anything else."""
+    chain = list(error_chain(exc))
+    if any(_is_full(error) for error in chain):
+        return StorageFault.FULL
+    if any(_is_lost(error) for error in chain):
+        return StorageFault.LOST
+    return StorageFault.OTHER
+
+
+def error_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then its cause (or context), and so on to the root; a cycle ends the walk."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def _is_full(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno in _FULL_ERRNOS:
+        return True
+    if isinstance(error, sqlite3.Error):  # the code, or SQLite's own text for it
+        code = getattr(error, "sqlite_errorcode", None)
+        return code == _SQLITE_FULL or "database or disk is full" in str(error)
+    return getattr(error, "sqlstate", None) in _FULL_SQLSTATES
+
+
+def _is_lost(error: BaseException) -> bool:
+    if isinstance(error, ConnectionError):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True  # SQLAlchemy's dialect recognised a disconnect
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_LOST_SQLSTATES):
+        return True
+    # psycopg's client-side connection failures ("Connection refused", "server closed the
+    # connection unexpectedly") carry no SQLSTATE; psycopg is loaded only if a URL needed it
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.OperationalError) and not sqlstate

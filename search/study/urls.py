@@ -1,4 +1,8 @@
-"""Storage URLs: parse them, and keep their passwords out of every output.
+"""Storage URLs: parse and check them, and keep their passwords out of every output.
+
+:func:`parse_url` refuses, before anything connects or writes, what would fail later or be
+silently ignored: an unknown dialect, a database driver module that is not installed (with the
+package to install), and query arguments the database does not take.
 
 A storage URL may carry a password (``postgresql+psycopg://user:PASSWORD@host/db``), and it must
 never reach an output, a log, a report or a stored attribute. Every URL shown to the user goes
@@ -24,6 +28,32 @@ MASK = "***"
 _AUTHORITY_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^\s:/@]*:)[^\s@]*@")
 _QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&\s'\"]*", re.IGNORECASE)
 _SECRETS: set[str] = set()  # passwords of every storage URL this process has seen (for scrub)
+
+# pip packages of the database driver modules SQLAlchemy's dialects import, where the names differ
+DRIVER_PACKAGES = {
+    "psycopg": "'effnas[postgres]'",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "PyMySQL",
+    "mysql": "mysql-connector-python",
+    "cx_Oracle": "cx-Oracle",
+}
+# libpq's connection parameters, which psycopg (and psycopg2) take as URL query arguments: the
+# keywords PQconndefaults() lists in libpq 18 (PostgreSQL docs, "Parameter Key Words")
+LIBPQ_PARAMETERS = frozenset(
+    {
+        "application_name", "channel_binding", "client_encoding", "connect_timeout", "dbname",
+        "fallback_application_name", "gssdelegation", "gssencmode", "gsslib", "host", "hostaddr",
+        "keepalives", "keepalives_count", "keepalives_idle", "keepalives_interval", "krbsrvname",
+        "load_balance_hosts", "max_protocol_version", "min_protocol_version", "oauth_client_id",
+        "oauth_client_secret", "oauth_issuer", "oauth_scope", "options", "passfile", "password",
+        "port", "replication", "require_auth", "requirepeer", "service",
+        "ssl_max_protocol_version", "ssl_min_protocol_version", "sslcert", "sslcertmode",
+        "sslcompression", "sslcrl", "sslcrldir", "sslkey", "sslkeylogfile", "sslmode",
+        "sslnegotiation", "sslpassword", "sslrootcert", "sslsni", "target_session_attrs",
+        "tcp_user_timeout", "user",
+    }
+)  # fmt: skip
 
 
 def _parsed_or_none(url: str) -> URL | None:
@@ -96,18 +126,54 @@ def parse_url(url: str) -> URL:
             "postgresql+psycopg://user@host/db"
         ) from exc
     try:
-        parsed.get_dialect()
+        dialect = parsed.get_dialect()
     except NoSuchModuleError as exc:
         raise UserError(
             f"bad --storage URL {shown!r}: unknown database dialect {parsed.drivername!r}; "
             "use sqlite:///FILE or postgresql+psycopg://..."
         ) from exc
     except ImportError as exc:
-        raise UserError(
-            f"--storage URL {shown!r} needs the database driver {exc.name!r}, which is not "
-            "installed; install it or use sqlite:///FILE"
-        ) from exc
+        raise _missing_driver(shown, exc) from exc
+    try:  # the driver module SQLAlchemy would import at the first connection
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise _missing_driver(shown, exc) from exc
+    _check_query(parsed, shown)
     return parsed
+
+
+def _missing_driver(shown: str, exc: ImportError) -> UserError:
+    """The one line for a known dialect whose database driver module is not installed."""
+    module = (exc.name or str(exc)).split(".")[0]
+    package = DRIVER_PACKAGES.get(module, module)
+    return UserError(
+        f"--storage URL {shown!r} needs the database driver module {module!r}, which is not "
+        f"installed; pip install {package} (or use sqlite:///FILE)"
+    )
+
+
+def _check_query(url: URL, shown: str) -> None:
+    """Refuse query arguments the database would ignore or reject, before anything connects.
+
+    SQLite takes none: SQLAlchemy drops unknown ones with a warning (``?mode=ro`` without
+    ``uri=true``), and the search sets the journaling and busy timeout itself. PostgreSQL takes
+    libpq's connection parameters (``LIBPQ_PARAMETERS``). Other dialects are their driver's to
+    judge."""
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        return
+    allowed = LIBPQ_PARAMETERS if backend == "postgresql" else frozenset()
+    unknown = sorted(set(url.query) - allowed)
+    if not unknown:
+        return
+    if backend == "sqlite":
+        fix = "an SQLite URL takes no query arguments; pass sqlite:///PATH alone"
+    else:
+        fix = (
+            "a PostgreSQL URL takes libpq connection parameters (e.g. sslmode, connect_timeout, "
+            "application_name); check the spelling or leave it out"
+        )
+    raise UserError(f"--storage URL {shown!r} has unknown query argument(s) {unknown}; {fix}")
 
 
 def sqlite_path(url: URL) -> Path | None:

@@ -23,7 +23,7 @@ def test_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
 def test_non_optuna_database_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
     sqlite3.connect(path).execute("create table t (x int)").connection.commit()
-    with pytest.raises(UserError, match="not an Optuna study database"):
+    with pytest.raises(UserError, match="not a study database"):  # as `search studies` says
         open_existing(f"sqlite:///{path}")
     tables = sqlite3.connect(path).execute("select name from sqlite_master").fetchall()
     assert tables == [("t",)]
@@ -32,7 +32,7 @@ def test_non_optuna_database_is_left_alone(tmp_path: Path) -> None:
 def test_not_a_database_file(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_text("hello, not sqlite " * 100)
-    with pytest.raises(UserError, match="cannot read storage"):
+    with pytest.raises(UserError, match="not a study database"):
         open_existing(f"sqlite:///{path}")
 
 

@@ -5,14 +5,17 @@ flags over a preset, presets of the wrong type, binary/directory/non-UTF-8 files
 URLs) runs through the real console entry point against one existing study database, written
 like `search run` writes it (Optuna's schema, WAL journaling). Each case must be refused before
 anything starts: ``ray.init`` is replaced by a function that fails the test, and after each case
-the database file hashes as before and its write-ahead log holds no frame.
+the database file hashes as before, its write-ahead log holds no frame, and no other file of the
+test's directory (SQLite files of other programs among them) was created or changed.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import importlib.util
 import sqlite3
+import warnings
 from pathlib import Path
 
 import pytest
@@ -39,7 +42,18 @@ BAD_FILES: dict[str, bytes] = {
     "phi.json": b'{"phi": 99}\n',
     "nan.json": b'{"alpha": NaN}\n',
     "deep.json": b"[" * 100_000 + b"]" * 100_000,
+    "deep.toml": b"budget_flops = 3e8\nalpha = " + b"[" * 100_000 + b"]" * 100_000 + b"\n",
 }
+# SQLite files of other programs: a lone "studies" table, and Optuna's table names with other
+# columns (the second passes a check of table names alone)
+FOREIGN_DATABASES: dict[str, list[str]] = {
+    "lone.db": ["CREATE TABLE studies (x INTEGER)"],
+    "foreign.db": [
+        f"CREATE TABLE {name} (x INTEGER)" for name in ("studies", "trials", "version_info")
+    ],
+}
+# a known dialect whose driver module is not installed (skipped where it is)
+NO_DRIVER = importlib.util.find_spec("MySQLdb") is None
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +68,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     gc.collect()
     for name, data in BAD_FILES.items():
         (root / name).write_bytes(data)
+    for name, statements in FOREIGN_DATABASES.items():
+        with sqlite3.connect(root / name) as connection:
+            for statement in statements:
+                connection.execute(statement)
+        connection.close()
     (root / "folder.toml").mkdir()
-    names = {name.replace(".", "_"): str(root / name) for name in [*BAD_FILES, "folder.toml"]}
+    made = [*BAD_FILES, *FOREIGN_DATABASES, "folder.toml"]
+    names = {name.replace(".", "_"): str(root / name) for name in made}
     return {"db": str(db), "url": f"sqlite:///{db}", "root": str(root), **names}
 
 
@@ -156,12 +176,52 @@ CASES: list[tuple[str, str]] = [
     ("export --storage {url} --study {STUDY} --trial 99 --out {root}/e", "has no trial 99"),
     ("export --storage {url} --trial x --out {root}/e", "'x' is not a valid integer"),
     ("export --storage {url} --study nope --trial 0 --out {root}/e", "no study named 'nope'"),
+    # destinations checked before training
+    ("train --save {binary_toml}", "--save '{binary_toml}' is an existing file"),
+    ("train --save {binary_toml}/weights", "is a file, not a directory"),
+    # query arguments the database would ignore or reject
+    (f"run --storage {{url}}?mode=bogus {TINY}", "unknown query argument(s) ['mode']"),
+    ("studies --storage {url}?timeout=5", "an SQLite URL takes no query arguments"),
+    ("report --storage {url}?mode=ro", "unknown query argument(s) ['mode']"),
+    (f"run --storage {PG}?sslmode=disable&bogus=1 {TINY}", "unknown query argument(s) ['bogus']"),
+    # SQLite files of other programs: every reader refuses them alike, before Optuna opens them
+    ("report --storage sqlite:///{lone_db}", "it holds other tables: ['studies']"),
+    ("report --storage sqlite:///{foreign_db}", "its 'studies' table is not Optuna's"),
+    ("studies --storage sqlite:///{foreign_db}", "its 'studies' table is not Optuna's"),
+    ("export --storage sqlite:///{foreign_db} --trial 0 --out {root}/e", "is not Optuna's"),
+    (f"run --storage sqlite:///{{foreign_db}} {TINY}", "its 'studies' table is not Optuna's"),
+    # nesting bounded on every file the user names
+    (f"{RUN} --space {{deep_json}}", "nested too deeply (100,000 levels"),
+    (f"{RUN} --space {{deep_toml}}", "nested too deeply"),
+    ("run --storage {url} --preset {deep_toml}", "nested too deeply"),
+    ("macs --spec {deep_json}", "nested too deeply"),
+    # block options out of range whatever the block
+    ("macs --se-ratio -4", "se_ratio=-4 is out of range; pass --se-ratio as an integer in [1, 64]"),
+    ("macs --experts 1000000", "experts=1000000 is out of range"),
+    ("macs --block se --experts 0", "experts=0 is out of range"),
+    ("space fit --budget-flops 3e8 --se-ratio 1000", "se_ratio=1000 is out of range"),
+    ("train --experts -1", "experts=-1 is out of range"),
 ]
+if NO_DRIVER:  # a known dialect without its driver: the package to install, before connecting
+    CASES += [
+        ("studies --storage mysql://me:pw@127.0.0.1/effnas", "pip install mysqlclient"),
+        (f"run --storage mysql+pymysql://me@127.0.0.1/effnas {TINY}", "pip install PyMySQL"),
+        ("report --storage mysql://me@127.0.0.1/effnas", "driver module 'MySQLdb'"),
+    ]
 
 
 def wal_bytes(db: Path) -> int:
     wal = db.with_name(db.name + "-wal")
     return wal.stat().st_size if wal.exists() else 0
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (SQLite's -wal / -shm files aside: ``wal_bytes``) by its hash."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.name.endswith(("-wal", "-shm"))
+    }
 
 
 def test_there_are_forty_and_more_cases() -> None:
@@ -186,10 +246,15 @@ def test_bad_input_is_one_line_and_leaves_the_database(
     monkeypatch.setattr(ray, "init", no_ray)
     db = Path(world["db"])
     before = hashlib.sha256(db.read_bytes()).hexdigest()
+    files = snapshot(Path(world["root"]))
     argv = command.format(**world, STUDY=STUDY, port=free_port()).split()
+    fragment = fragment.format(**world)
     capsys.readouterr()
-    assert main(argv) == 2
+    with warnings.catch_warnings(record=True) as caught:  # pytest would hide them from stderr
+        warnings.simplefilter("always")
+        assert main(argv) == 2
     out, err = capsys.readouterr()
+    assert [str(w.message) for w in caught] == []
     assert out == ""
     assert err.endswith("\n") and err.count("\n") == 1, err
     assert err.startswith("error: ") and fragment in err, err
@@ -197,3 +262,19 @@ def test_bad_input_is_one_line_and_leaves_the_database(
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
     assert wal_bytes(db) == 0
     assert not Path(world["root"], "e").exists()
+    assert snapshot(Path(world["root"])) == files
+
+
+def test_save_without_write_permission_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``os.access`` says no (as for a user without write permission, which root never is)."""
+    import search.cli.userfiles as userfiles
+
+    monkeypatch.setattr(userfiles.os, "access", lambda path, mode: False)
+    capsys.readouterr()
+    assert main(["train", "--save", str(tmp_path / "new" / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot write to --save "), err
+    assert f"no write permission on {str(tmp_path)!r}" in err
+    assert list(tmp_path.iterdir()) == []

@@ -14,6 +14,8 @@ from common.errors import Fault, FaultKind, TrialFailed
 from search.cli import main
 from search.driver.run import storage_error_message
 from search.driver.watch import ray_error_fault
+from search.study.database import StorageFault, storage_fault
+from tests.fixtures_pg import PostgresServer, postgres_server  # noqa: F401 (a fixture)
 
 MEMORY_MONITOR = """1 worker(s) were killed due to the node running low on memory. Memory on the
 node (IP: 127.0.0.1, ID: 0827) was 2.92GB used / 23.54GB limit (0.123976)
@@ -144,3 +146,91 @@ def test_a_storage_error_is_one_line_without_the_server_url() -> None:
     assert "\n" not in on_sqlite and "run the same command to resume" in on_sqlite
     assert on_server.startswith("cannot write to the study database: database or disk is full")
     assert "s3cret" not in on_server and "db.example" not in on_server
+
+
+def _wrapped(driver_error: BaseException, invalidated: bool = False) -> BaseException:
+    """``driver_error`` as the searcher sees it: SQLAlchemy's error inside Optuna's."""
+    import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
+
+    try:
+        try:
+            raise sqlalchemy.exc.OperationalError(
+                "COMMIT", None, driver_error, connection_invalidated=invalidated
+            ) from driver_error
+        except sqlalchemy.exc.OperationalError as error:
+            raise StorageInternalError("An exception is raised during the commit.") from error
+    except StorageInternalError as exc:
+        return exc
+
+
+def _storage_errors() -> list[tuple[BaseException, StorageFault]]:
+    """Errors of each kind; psycopg's own only where it is installed (the postgres extra)."""
+    import errno
+    import importlib.util
+    import sqlite3
+
+    errors = [
+        (_wrapped(sqlite3.OperationalError("database or disk is full")), StorageFault.FULL),
+        (OSError(errno.ENOSPC, "No space left on device", "/tmp/ray/x"), StorageFault.FULL),
+        (_wrapped(RuntimeError("server closed"), invalidated=True), StorageFault.LOST),
+        (ConnectionRefusedError(111, "Connection refused"), StorageFault.LOST),
+        (_wrapped(sqlite3.OperationalError("readonly database")), StorageFault.OTHER),
+    ]
+    if importlib.util.find_spec("psycopg") is None:
+        return errors
+    import psycopg
+    import psycopg.errors
+
+    refused = 'connection failed: connection to server at "127.0.0.1", port 5 failed: refused'
+    return [
+        *errors,
+        (_wrapped(psycopg.errors.DiskFull("could not extend file")), StorageFault.FULL),
+        (_wrapped(psycopg.errors.AdminShutdown("terminating connection")), StorageFault.LOST),
+        (_wrapped(psycopg.OperationalError(refused)), StorageFault.LOST),
+    ]
+
+
+@pytest.mark.parametrize(("error", "fault"), _storage_errors(), ids=lambda v: str(v)[:40])
+def test_storage_errors_are_classified_by_their_chain(error: BaseException, fault: str) -> None:
+    assert storage_fault(error) == fault
+    message = storage_error_message("postgresql+psycopg://me:s3cret@db.example/s", error)
+    assert "\n" not in message and "s3cret" not in message and "db.example" not in message
+    assert message.endswith("run the same command to resume")
+    assert ("free space" in message) == (fault == StorageFault.FULL)
+    lost = message.startswith("lost the connection to the study database server: ")
+    assert lost == (fault == StorageFault.LOST)
+
+
+@pytest.mark.postgres
+def test_a_stopped_postgresql_server_is_a_lost_connection(
+    postgres_server: PostgresServer,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """A real server stopped under an open study (``pg_ctl stop -m fast``, as an administrator
+    or a host shutdown stops it): the next write names a lost connection, not a full disk."""
+    import subprocess
+
+    import optuna
+
+    from search.study.database import open_storage
+    from tests.fixtures_pg import _as_server_user
+
+    url = postgres_server.url()
+    study = optuna.create_study(
+        storage=open_storage(url), study_name="s", directions=["maximize", "minimize"]
+    )
+    study.ask()
+    data = str(postgres_server.root / "data")
+    stop = [str(postgres_server.pg_bin / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"]
+    subprocess.run(_as_server_user(stop), check=True, capture_output=True, timeout=60)
+    messages = []
+    for _ in range(2):  # the open connection is terminated; the next one is refused
+        with pytest.raises(optuna.exceptions.StorageInternalError) as caught:
+            study.ask()
+        assert storage_fault(caught.value) == StorageFault.LOST
+        messages.append(storage_error_message(url, caught.value))
+    assert "terminating connection due to administrator command" in messages[0]
+    assert "Connection refused" in messages[1]
+    for message in messages:
+        assert message.startswith("lost the connection to the study database server: ")
+        assert "free space" not in message and "\n" not in message
