@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import select
 import shutil
 import signal
 import subprocess
@@ -64,6 +65,23 @@ while True:
         os.wait()
     except ChildProcessError:
         time.sleep(0.5)
+"""
+
+
+# a driver that takes its node's one CPU with an actor pinned there, until it is killed
+_HOLD_CPU = """
+import sys, time, ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
+node = ray.get_runtime_context().get_node_id()
+@ray.remote(num_cpus=1)
+class Hold:
+    def ready(self):
+        return True
+hold = Hold.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote()
+ray.get(hold.ready.remote())
+print("held", flush=True)
+time.sleep(3600)
 """
 
 
@@ -167,6 +185,19 @@ class Host:
                 self.init.stdout.close()
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (outer pids), parents first."""
+    found, index = [pid], 0
+    while index < len(found):
+        parent = found[index]
+        with contextlib.suppress(OSError):
+            found += [
+                int(c) for c in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+            ]
+        index += 1
+    return found
+
+
 def _zombie(proc: Path) -> bool:
     stat = (proc / "stat").read_text()
     return stat[stat.rindex(")") + 2 :].startswith("Z")
@@ -179,12 +210,15 @@ class TwoHosts:
     a: Host
     b: Host
     names: list[str] = field(default_factory=list)  # namespaces made so far
+    link: str | None = None  # one end of the veth pair, once made
 
     def close(self) -> None:
         for host in (self.b, self.a):
             host.power_off()
         for name in self.names:
-            _ip("netns", "del", name)
+            _ip("netns", "del", name)  # takes the veth ends inside it along
+        if self.link is not None and _ip("link", "show", self.link).returncode == 0:
+            _ip("link", "del", self.link)  # still here: made but not yet moved
         for host in (self.a, self.b):
             shutil.rmtree(host.root, ignore_errors=True)
 
@@ -221,6 +255,7 @@ def make_two_hosts() -> TwoHosts:
             _checked("netns", "add", host.netns)
             pair.names.append(host.netns)
         _checked("link", "add", ends[0], "type", "veth", "peer", "name", ends[1])
+        pair.link = ends[0]
         for host, end in zip(hosts, ends, strict=True):
             _checked("link", "set", end, "netns", host.netns)
             _checked("-n", host.netns, "addr", "add", f"{host.address}/24", "dev", end)
@@ -303,6 +338,38 @@ class TwoHostBed:
         joined = [*args, "--storage", self.url, "--ray-address", self.cluster.address]
         environment = {**self.env(host), **(env or {})}
         return start_driver(joined, host.root, name, env=environment, prefix=host.prefix)
+
+    @contextlib.contextmanager
+    def cpu_taken(self, host: Host, timeout: float = 240) -> Iterator[None]:
+        """While inside, the Ray node of ``host`` has no free CPU (a helper driver there holds
+        it with an actor pinned to the node), so Ray places every new trial on the other node.
+        Ray Tune asks for trial resources through placement groups, which do not prefer the
+        driver's own node: this is how a test decides where a driver's trial runs."""
+        assert self.cluster is not None
+        helper = subprocess.Popen(
+            [*host.prefix, sys.executable, "-c", _HOLD_CPU, self.cluster.address],
+            env={**os.environ, **self.env(host)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            assert helper.stdout is not None
+            deadline = time.monotonic() + timeout
+            while True:
+                ready = select.select([helper.stdout], [], [], 0.5)[0]
+                if ready and helper.stdout.readline().strip() == b"held":
+                    break
+                if helper.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"could not take the CPU of {host.hostname}'s node")
+            yield
+        finally:
+            for pid in _tree(helper.pid):  # nsenter and the helper inside the host: its actor goes
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            helper.wait(30)
+            if helper.stdout is not None:
+                helper.stdout.close()
 
     def python(self, host: Host, code: str, *args: str, timeout: float = 120) -> str:
         """Run a Python snippet on ``host``; its stdout (the test process is on neither host)."""

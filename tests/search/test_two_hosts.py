@@ -165,16 +165,18 @@ def test_a_lost_host_is_recovered_then_rejoins(
     and no network is trained twice. Host B restarts and runs the same command: it joins the
     cluster and stops at the study's total.
 
-    Each node has one CPU, and Ray may place a trial on either node. So host A's first trial is
-    frozen while host B's driver starts (B's trial can only go to B's node), and B's trial is
-    frozen before A's is let go (A's trials can only go to A's node from then on)."""
+    Each node has one CPU, and Ray may place a trial on either node. So host A's first trial
+    starts while host B's CPU is taken, and it is frozen while host B's driver starts (B's trial
+    can only go to B's node); B's trial is frozen before A's is let go (A's trials can only go
+    to A's node from then on)."""
     bed, study, trials = two_host_bed, "host-lost", 16  # A still has work when the lease expires
     args = search_args(tiny_args, study, trials, concurrency=1)
     lease = {"EFFNAS_LEASE_S": str(LEASE_S)}
     drivers: list[Driver] = []
     try:
-        drivers.append(a := bed.driver(bed.a, args, "a", lease))
-        held = wait_for(lambda: freeze_training_worker(bed.a), "a trial training on A", drivers)
+        with bed.cpu_taken(bed.b):
+            drivers.append(a := bed.driver(bed.a, args, "a", lease))
+            held = wait_for(lambda: freeze_training_worker(bed.a), "a trial on host A", drivers)
         drivers.append(b := bed.driver(bed.b, args, "b", lease))
         wait_for(lambda: freeze_training_worker(bed.b), "a trial training on host B", drivers)
         os.kill(held, signal.SIGCONT)
