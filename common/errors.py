@@ -46,6 +46,8 @@ class FaultKind(enum.StrEnum):
     """The training loss became NaN or infinite."""
     WORKER_DIED = "worker-died"
     """The trial's worker process vanished (a signal, ``ray.kill``, the kernel's OOM killer)."""
+    NODE_DIED = "node-died"
+    """The Ray node the trial ran on was lost (its raylet died, or its host is unreachable)."""
     ERROR = "error"
     """Any other exception."""
 

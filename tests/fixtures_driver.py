@@ -80,12 +80,17 @@ class Driver:
 
 
 def start_driver(
-    args: list[str], folder: Path, name: str, env: dict[str, str] | None = None
+    args: list[str],
+    folder: Path,
+    name: str,
+    env: dict[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> Driver:
-    """``search run ARGS`` in its own session (so teardown can kill exactly its tree)."""
+    """``search run ARGS`` in its own session (so teardown can kill exactly its tree), behind
+    ``prefix`` when given (e.g. ``nsenter`` into another simulated host)."""
     err, out = folder / f"{name}.err", folder / f"{name}.out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "search.cli", "run", *args],
+        [*prefix, sys.executable, "-m", "search.cli", "run", *args],
         stdout=out.open("wb"),
         stderr=err.open("wb"),
         start_new_session=True,

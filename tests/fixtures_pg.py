@@ -9,6 +9,10 @@ auth, keeps its data and unix socket in a temporary directory, and is always sto
 ``initdb`` refuses to run as root, so when the tests run as root every server command runs as the
 ``postgres`` system user (``runuser -u postgres --``) and the directory is chown'ed to it.
 Import the fixture into a test module with ``from tests.fixtures_pg import postgres_url``.
+
+``start_postgres`` also serves the two-host tests (tests/fixtures_hosts.py): there the server
+runs inside a host's network namespace (every server command behind that host's ``prefix``) and
+listens on that host's address instead of loopback.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,21 +63,24 @@ class PostgresServer:
     root: Path
     port: int
     user: str
+    host: str = "127.0.0.1"
+    prefix: tuple[str, ...] = ()  # runs a command where the server lives (another namespace)
 
     def url(self, database: str = "effnas") -> str:
-        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
 
 
-def _as_server_user(argv: list[str]) -> list[str]:
-    """Prefix with ``runuser -u postgres --`` when we are root (initdb refuses root)."""
+def _as_server_user(argv: list[str], prefix: Sequence[str] = ()) -> list[str]:
+    """Prefix with ``runuser -u postgres --`` when we are root (initdb refuses root), behind
+    ``prefix`` (e.g. ``nsenter ...`` into the server's host)."""
     if os.geteuid() != 0:
-        return argv
-    return ["runuser", "-u", "postgres", "--", *argv]
+        return [*prefix, *argv]
+    return [*prefix, "runuser", "-u", "postgres", "--", *argv]
 
 
-def _run(argv: list[str], timeout: float = 60) -> None:
+def _run(argv: list[str], timeout: float = 60, prefix: Sequence[str] = ()) -> None:
     result = subprocess.run(
-        _as_server_user(argv), capture_output=True, text=True, timeout=timeout, check=False
+        _as_server_user(argv, prefix), capture_output=True, text=True, timeout=timeout, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(
@@ -81,8 +88,13 @@ def _run(argv: list[str], timeout: float = 60) -> None:
         )
 
 
-def start_postgres(pg_bin: Path) -> PostgresServer:
-    """initdb + pg_ctl start in a fresh temporary directory; creates database ``effnas``."""
+def start_postgres(
+    pg_bin: Path, host: str = "127.0.0.1", port: int | None = None, prefix: Sequence[str] = ()
+) -> PostgresServer:
+    """initdb + pg_ctl start in a fresh temporary directory; creates database ``effnas``.
+
+    The server listens on ``host`` at ``port`` (a free loopback port when None); every server
+    command runs behind ``prefix``, so a server can live in another network namespace."""
     root = Path(tempfile.mkdtemp(prefix="effnas-pg-"))  # short path: socket names are <108 B
     if os.geteuid() == 0:
         entry = pwd.getpwnam("postgres")
@@ -91,7 +103,8 @@ def start_postgres(pg_bin: Path) -> PostgresServer:
     else:
         user = pwd.getpwuid(os.geteuid()).pw_name
     data = root / "data"
-    port = free_port()
+    port = port or free_port()
+    prefix = tuple(prefix)
     _run(
         [
             str(pg_bin / "initdb"),
@@ -104,8 +117,12 @@ def start_postgres(pg_bin: Path) -> PostgresServer:
             "--no-sync",
         ],
         timeout=120,
+        prefix=prefix,
     )
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
+    if host != "127.0.0.1":  # initdb trusts loopback only; also the hosts on the server's subnet
+        with (data / "pg_hba.conf").open("a") as hba:
+            hba.write("host all all samenet trust\n")
+    options = f"-c listen_addresses={host} -p {port} -k {root} -c fsync=off"
     _run(
         [
             str(pg_bin / "pg_ctl"),
@@ -121,10 +138,14 @@ def start_postgres(pg_bin: Path) -> PostgresServer:
             "start",
         ],
         timeout=90,
+        prefix=prefix,
     )
-    server = PostgresServer(pg_bin=pg_bin, root=root, port=port, user=user)
+    server = PostgresServer(
+        pg_bin=pg_bin, root=root, port=port, user=user, host=host, prefix=prefix
+    )
     try:
-        _run([str(pg_bin / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, "effnas"])
+        createdb = [str(pg_bin / "createdb"), "-h", host, "-p", str(port), "-U", user, "effnas"]
+        _run(createdb, prefix=prefix)
     except Exception:
         stop_postgres(server)
         raise
@@ -137,7 +158,8 @@ def stop_postgres(server: PostgresServer) -> None:
     if (data / "postmaster.pid").exists():
         subprocess.run(
             _as_server_user(
-                [str(server.pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+                [str(server.pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                server.prefix,
             ),
             capture_output=True,
             timeout=60,

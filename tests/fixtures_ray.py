@@ -9,6 +9,9 @@ Each node runs ``ray start --block`` in its own process group, so teardown can s
 processes this fixture started (SIGTERM, then SIGKILL, to the group) instead of ``ray stop
 --force``, which would also kill any other Ray runtime on the machine (e.g. a parallel test).
 Import the fixture with ``from tests.fixtures_ray import ray_cluster``.
+
+The two-host tests (tests/fixtures_hosts.py) build their cluster from the same pieces, each node
+started behind its host's command ``prefix`` (``nsenter`` into that host's namespaces).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class RayCluster:
     node_dirs: list[Path]
     env: dict[str, str]  # what a driver needs in its environment (token auth) to join
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    prefix: tuple[str, ...] = ()  # where a driver that can reach ``address`` runs (its host)
 
     def driver_env(self) -> dict[str, str]:
         return {**os.environ, **self.env}
@@ -59,7 +63,7 @@ class RayCluster:
         """Alive nodes as seen by a fresh driver (separate process: no Ray in the test process)."""
         try:
             result = subprocess.run(
-                [sys.executable, "-c", _COUNT_NODES, self.address],
+                [*self.prefix, sys.executable, "-c", _COUNT_NODES, self.address],
                 env=self.driver_env(),
                 capture_output=True,
                 text=True,
@@ -80,10 +84,13 @@ class RayCluster:
         return "\n".join(texts)
 
 
-def _ray_start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _ray_start(
+    args: list[str], log: Path, env: dict[str, str], prefix: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """``ray start --block ARGS`` (behind ``prefix``), its output in ``log``."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            [*RAY_CLI, "start", "--block", "--disable-usage-stats", *args],
+            [*prefix, *RAY_CLI, "start", "--block", "--disable-usage-stats", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: teardown kills exactly this tree
@@ -113,20 +120,25 @@ def _our_processes(groups: set[int], root: Path) -> set[int]:
     return pids
 
 
+def cluster_env() -> dict[str, str]:
+    """The environment every node and driver of one new cluster shares.
+
+    Ray >= 2.5x turns token auth on for a `ray start --head` when ~/.ray/auth_token exists (any
+    earlier local ray.init() writes one) while a joining driver must opt in: so pin the mode
+    and give every node and driver the same fresh token, as a real cluster should."""
+    return {
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+
+
 def start_cluster(workers: int = 1, cpus_per_node: int = 1, timeout: float = 90) -> RayCluster:
     """Head + ``workers`` worker nodes on this host, each with ``cpus_per_node`` CPUs, no GPU."""
     root = Path(tempfile.mkdtemp(prefix="effnas-rc-"))  # short: Ray's socket paths are long
     port = free_port()
     address = f"{NODE_IP}:{port}"
-    # Ray >= 2.5x turns token auth on for a `ray start --head` when ~/.ray/auth_token exists (any
-    # earlier local ray.init() writes one) while a joining driver must opt in: so pin the mode
-    # and give every node and driver the same fresh token, as a real cluster should.
-    env = {
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": secrets.token_hex(32),
-        "RAY_USAGE_STATS_ENABLED": "0",
-    }
-    cluster = RayCluster(address=address, root=root, node_dirs=[], env=env)
+    cluster = RayCluster(address=address, root=root, node_dirs=[], env=cluster_env())
     common = [f"--num-cpus={cpus_per_node}", "--num-gpus=0", f"--node-ip-address={NODE_IP}"]
     try:
         for index in range(1 + workers):
@@ -142,7 +154,7 @@ def start_cluster(workers: int = 1, cpus_per_node: int = 1, timeout: float = 90)
             else:
                 role = [f"--address={address}"]
             args = [*role, *common, f"--temp-dir={node_dir}"]
-            cluster.processes.append(_ray_start(args, root / f"n{index}.log", env))
+            cluster.processes.append(_ray_start(args, root / f"n{index}.log", cluster.env))
             _wait_for_nodes(cluster, index + 1, timeout)
     except BaseException:
         stop_cluster(cluster)
@@ -150,12 +162,15 @@ def start_cluster(workers: int = 1, cpus_per_node: int = 1, timeout: float = 90)
     return cluster
 
 
-def _wait_for_nodes(cluster: RayCluster, count: int, timeout: float) -> None:
-    """Until node ``count - 1`` says "Ray runtime started" and a driver sees ``count`` nodes.
+def _wait_for_nodes(
+    cluster: RayCluster, count: int, timeout: float, index: int | None = None
+) -> None:
+    """Until node ``index`` (default ``count - 1``) says "Ray runtime started" and a driver sees
+    ``count`` nodes.
 
     The log line comes first because a driver that connects while the GCS is still starting
     can hang in ``ray.init`` for a long time."""
-    index = count - 1
+    index = count - 1 if index is None else index
     log = cluster.root / f"n{index}.log"
     deadline = time.monotonic() + timeout
     while "Ray runtime started" not in log.read_text(errors="replace"):

@@ -47,7 +47,7 @@ from search.final_config import FinalConfig
 from search.strategy.finals import FinalPlanner, enqueue_finals, select_trials
 from search.study import schema
 from search.study.database import check_database, config_changes, find_study
-from search.study.lease import Lease
+from search.study.lease import Lease, lease_times
 from search.study.schema import DIRECTIONS, Counts, status_of
 from search.study.urls import mask_url
 from search.worker.trial import TrialSettings
@@ -93,6 +93,7 @@ def run_finals(
             f"({config.study.removesuffix(schema.FINAL_SUFFIX)!r})"
         )
     resources = resources_for(config)
+    renew_s, lease_s = lease_times()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = open_storage_retrying(config.storage)
@@ -118,7 +119,7 @@ def run_finals(
         try:
             final = _open_final(storage, config)
             queue = enqueue_finals(final, selected, config.repeats, config.seed)
-            with Lease(storage) as lease:
+            with Lease(storage, interval_s=renew_s, grace_s=lease_s) as lease:
                 watch = TrialWatch(config.trial_timeout, logs_dir())
                 progress = Progress(final, queue.queued + queue.kept, stream)
                 planner = FinalPlanner(run, source)

@@ -53,7 +53,7 @@ from search.study.database import (
     storage_fault,
 )
 from search.study.front import best_accuracy, pareto_front
-from search.study.lease import Lease
+from search.study.lease import Lease, lease_times
 from search.study.schema import DIRECTIONS, METRIC_NAMES, Counts
 from search.study.urls import parse_url, sqlite_path
 from search.worker.faults import one_line
@@ -106,6 +106,7 @@ def run_search(
     ``InlineExecutor`` with a benchmark's options. ``baseline`` is for benchmarks only."""
     stream = stream or sys.stderr
     runner = make_executor(executor)
+    renew_s, lease_s = lease_times()
     check_database(config.storage)
     resources = resources_for(config)
     train, val, classes = _load_data(config)
@@ -121,7 +122,7 @@ def run_search(
     with runner.session(config, resources, data_bytes, stream):
         try:
             study, storage = _open_study(config, planner, existing is None, baseline)
-            with Lease(storage) as lease:
+            with Lease(storage, interval_s=renew_s, grace_s=lease_s) as lease:
                 progress = Progress(study, config.trials, stream)
                 watch = TrialWatch(config.trial_timeout, logs_dir())
                 searcher = StudySearcher(study, planner, progress, lease, watch)

@@ -15,8 +15,16 @@ must end as FAIL with a specific reason while the search goes on. Two halves:
   "out of memory: ..." (kind memory) when Ray's memory monitor killed the worker
   (``ray.exceptions.OutOfMemoryError`` or an actor death that says so), "worker died: ..." (kind
   worker-died) for a worker process that vanished (SIGKILL, a segfault: the signal is named when
-  the worker's faulthandler wrote it to its log), and "timeout: ..." (kind timeout) for a trial
-  the watch stopped itself. Ray's other errors are kind error.
+  the worker's faulthandler wrote it to its log), "node died: ..." (kind node-died) when the
+  whole Ray node the trial ran on is gone (:func:`lost_node`), and "timeout: ..." (kind
+  timeout) for a trial the watch stopped itself. Ray's other errors are kind error.
+
+A lost node is told apart from a lost worker by asking, not by Ray's wording: when a node dies
+(its raylet killed, its host powered off or cut off) the driver learns it first as a broken
+connection to the trial's actor (``ActorUnavailableError``: "Connection reset by peer"), with
+nothing that names the node, and the GCS declares the node dead only after its health checks
+fail (15 s and more). So for an actor that died, :func:`lost_node` looks up the node the actor
+ran on and checks it: dead by the GCS, or its raylet does not answer a TCP connection.
 
 Ray's error texts are read only to word the reason and to recognise Ray's own faults; the
 searcher decides by the kind alone.
@@ -31,7 +39,9 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +62,20 @@ FATAL_SIGNALS = {
 }
 
 
-def ray_error_fault(error: BaseException | None, text: str, logs_dir: Path | None) -> Fault:
+def ray_error_fault(
+    error: BaseException | None,
+    text: str,
+    logs_dir: Path | None,
+    node_lost: Callable[[str], str | None] | None = None,
+) -> Fault:
     """The kind and one-line reason of a trial that Ray reports as errored.
 
     ``error`` is the exception Ray pickled for the trial (None when it pickled none, e.g. for
     an ``OutOfMemoryError`` raised while the trial's actor was created); ``text`` is what Ray
     wrote to the trial's ``error.txt``; ``logs_dir`` is Ray's session log directory of this
     node (None when unknown), where a dead local worker's faulthandler output may name a signal.
+    ``node_lost`` (:func:`lost_node` in a driver) names the node of a dead actor, by its actor
+    id, when that node is gone; the fault is then "node died: ...", not "worker died: ...".
 
     When only the text of the trial's :class:`TrialFailed` survived (no pickled exception), its
     kind is read from the note it adds to its traceback (:data:`~common.errors.KIND_NOTE`); a
@@ -80,11 +97,50 @@ def ray_error_fault(error: BaseException | None, text: str, logs_dir: Path | Non
         return Fault(_noted_kind(full), one_line(failed.group(1)))
     if isinstance(error, OutOfMemoryError) or "low on memory" in full.lower():
         return Fault(FaultKind.MEMORY, memory_monitor_reason(full))
-    if isinstance(error, RayActorError) or "actor died" in full.lower():
+    if isinstance(error, RayActorError) or re.search(r"actor died|actor \w+ is unavailable", full):
+        actor = getattr(error, "actor_id", None) or _actor_id(full)
+        node = node_lost(actor) if node_lost and actor else None
+        if node:
+            reason = f"node died: Ray node {node} was lost while the trial ran on it"
+            return Fault(FaultKind.NODE_DIED, f"{reason}; the other nodes go on")
         return worker_died_fault(full, logs_dir)
     name = type(error).__name__ if error is not None else "Ray error"
     kind = error.kind if isinstance(error, TrialFailed) else FaultKind.ERROR
     return Fault(kind, f"{name}: {one_line(_first_line(full))}")
+
+
+def _actor_id(text: str) -> str | None:
+    """The hex id of the actor Ray's error text is about ("actor_id: ...", "The actor ...")."""
+    found = re.search(r"\bactor(?:_id:)? ([0-9a-f]{32})\b", text)
+    return found.group(1) if found else None
+
+
+def lost_node(actor_id: str, probe_s: float = 3.0) -> str | None:
+    """ "ADDRESS (id NODE)" of the Ray node the actor ran on, when that node is gone: the GCS
+    says it is dead, or its raylet refuses a TCP connection or does not answer within
+    ``probe_s``. None when the node is alive or cannot be told (no Ray session, an unknown
+    actor): then the fault stays "worker died"."""
+    import ray
+    from ray._private import state
+
+    try:
+        node_id = state.actors(actor_id)["Address"]["NodeID"]
+        node = next(n for n in ray.nodes() if n["NodeID"] == node_id)
+        address, port = str(node["NodeManagerAddress"]), int(node["NodeManagerPort"])
+    except Exception:  # no session, an actor the GCS forgot, a node never placed
+        return None
+    if node["Alive"] and _answers(address, port, probe_s):
+        return None
+    return f"{address} (id {node_id[:8]})"
+
+
+def _answers(address: str, port: int, timeout_s: float) -> bool:
+    """Whether something accepts a TCP connection at ``address:port`` within ``timeout_s``."""
+    try:
+        socket.create_connection((address, port), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
 
 
 def _noted_kind(text: str) -> FaultKind:
@@ -221,7 +277,7 @@ class TrialWatch(Callback):
             return Fault(FaultKind.ERROR, "Ray trial error (no details recorded)")
         try:
             error, text = _recorded_error(trial)
-            return ray_error_fault(error, text, self.logs_dir)
+            return ray_error_fault(error, text, self.logs_dir, lost_node)
         except Exception:  # a reason must never crash the search
             logger.warning("reading the error of trial %s failed", trial_id, exc_info=True)
             return Fault(FaultKind.ERROR, "Ray trial error (its record could not be read)")

@@ -18,6 +18,11 @@ it. Only stale trials are recovered (failed "interrupted" and re-queued once,
 ``search.study.ledger``); a live trial of another driver counts towards ``--trials`` and is left
 alone.
 
+The lease lasts ``GRACE_S`` (90 s), renewed every ``HEARTBEAT_S`` (10 s); ``EFFNAS_LEASE_S``
+sets another length (:func:`lease_times`): shorter for faster recovery of a lost host's trials on
+a reliable network (and for the two-host tests), longer where a driver may be cut off from the
+database for minutes without being gone.
+
 Optuna's heartbeat option on the storage itself is not used: it is meant for
 ``Study.optimize`` (``Study.ask`` warns) and never expires a trial that has no heartbeat row.
 """
@@ -38,10 +43,33 @@ import sqlalchemy
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from common.bounds import check_float
+from common.errors import UserError
 from search.study.schema import DRIVER
 
 HEARTBEAT_S = 10.0
 GRACE_S = 90.0
+LEASE_ENV = "EFFNAS_LEASE_S"
+MIN_LEASE_S, MAX_LEASE_S = 3.0, 24 * 3600.0  # a renewal every second at least; a day at most
+
+
+def lease_times() -> tuple[float, float]:
+    """(renewal interval, lease length) in seconds: the defaults, or ``EFFNAS_LEASE_S``.
+
+    A lease set by the variable is renewed three times per length (at most every
+    ``HEARTBEAT_S``), so one late renewal never lets a live trial expire. A value that is not a
+    number in [3, 86400] is a ``UserError``: call this before anything is written."""
+    raw = os.environ.get(LEASE_ENV, "").strip()
+    if not raw:
+        return HEARTBEAT_S, GRACE_S
+    try:
+        number = float(raw)
+    except ValueError:
+        raise UserError(
+            f"{LEASE_ENV}={raw!r} is not a number; set it to the lease length in seconds"
+        ) from None
+    grace = check_float(LEASE_ENV, number, MIN_LEASE_S, MAX_LEASE_S, f"{LEASE_ENV}=SECONDS")
+    return min(HEARTBEAT_S, grace / 3), grace
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ def test_each_trainer_fault_has_its_kind() -> None:
         "timeout",
         "diverged",
         "worker-died",
+        "node-died",
         "error",
     ]
 

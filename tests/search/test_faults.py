@@ -13,7 +13,7 @@ import pytest
 from common.errors import Fault, FaultKind, TrialFailed
 from search.cli import main
 from search.driver.run import storage_error_message
-from search.driver.watch import ray_error_fault
+from search.driver.watch import lost_node, ray_error_fault
 from search.study.database import StorageFault, storage_fault
 from tests.fixtures_pg import PostgresServer, postgres_server  # noqa: F401 (a fixture)
 
@@ -75,6 +75,50 @@ def test_kinds_of_rays_own_faults(tmp_path: Path) -> None:
     assert ray_error_fault(None, monitor_kill, None).kind == FaultKind.MEMORY
     other = ray_error_fault(None, "ray.exceptions.RaySystemError: GCS down\nmore", None)
     assert other == Fault(FaultKind.ERROR, "Ray error: ray.exceptions.RaySystemError: GCS down")
+
+
+# what a driver got when the Ray node running its trial was killed (test_two_hosts.py)
+NODE_LOST = (
+    "The actor ad4c8d1e7074880cfaa3d89e03000000 is unavailable: The actor is temporarily "
+    "unavailable: RpcError: RPC error: recvmsg:Connection reset by peer rpc_code: 14. The task may "
+    "or may not have been executed on the actor."
+)
+
+
+def test_a_dead_actor_on_a_lost_node_is_node_died() -> None:
+    asked: list[str] = []
+
+    def lost(actor_id: str) -> str | None:
+        asked.append(actor_id)
+        return "10.231.0.2 (id 90bc7475)"
+
+    fault = ray_error_fault(None, NODE_LOST, None, lost)
+    assert fault == Fault(
+        FaultKind.NODE_DIED,
+        "node died: Ray node 10.231.0.2 (id 90bc7475) was lost while the trial ran on it; "
+        "the other nodes go on",
+    )
+    assert asked == ["ad4c8d1e7074880cfaa3d89e03000000"]
+    assert ray_error_fault(None, ACTOR_DIED, None, lost).kind == FaultKind.NODE_DIED
+    assert asked[-1] == "913e5c365c2feca38dcfc38901000000"  # from "actor_id: ..."
+    # the node is alive (or cannot be told): the worker alone died
+    alive = ray_error_fault(None, NODE_LOST, None, lambda actor_id: None)
+    assert alive.kind == FaultKind.WORKER_DIED and alive.reason.startswith("worker died: ")
+    assert ray_error_fault(None, ACTOR_DIED, None).kind == FaultKind.WORKER_DIED
+
+
+def test_a_node_that_refuses_connections_is_lost() -> None:
+    import socket
+
+    from search.driver.watch import _answers
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert _answers("127.0.0.1", port, 2.0)
+    assert not _answers("127.0.0.1", port, 2.0)  # closed: refused at once
+    assert lost_node("ad4c8d1e7074880cfaa3d89e03000000") is None  # no Ray session: unknown
 
 
 def raised_in_a_ray_task(cause: BaseException) -> BaseException:

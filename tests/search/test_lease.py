@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
+from common.errors import UserError
 from search.study.database import open_storage
-from search.study.lease import Driver, Lease
+from search.study.lease import GRACE_S, HEARTBEAT_S, LEASE_ENV, Driver, Lease, lease_times
 from search.study.ledger import recover_stale
 from search.study.schema import DIRECTIONS
 
@@ -104,3 +106,17 @@ def test_recovery_requeues_once_and_only_once(tmp_path: Path) -> None:
     assert trials[replay.number].state == TrialState.FAIL
     assert trials[replay.number].user_attrs["fail_reason"] == reason
     assert not study.get_trials(states=(TrialState.WAITING, TrialState.RUNNING))
+
+
+def test_the_lease_length_can_be_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(LEASE_ENV, raising=False)
+    assert lease_times() == (HEARTBEAT_S, GRACE_S) == (10.0, 90.0)
+    monkeypatch.setenv(LEASE_ENV, "300")
+    assert lease_times() == (10.0, 300.0)  # renewed as often as by default
+    monkeypatch.setenv(LEASE_ENV, "6")
+    assert lease_times() == (2.0, 6.0)  # three renewals per lease: one late one does not expire it
+    for bad, says in (("soon", "is not a number"), ("1", "out of range"), ("nan", "finite")):
+        monkeypatch.setenv(LEASE_ENV, bad)
+        with pytest.raises(UserError, match=f"^{LEASE_ENV}=.*{says}") as error:
+            lease_times()
+        assert "\n" not in str(error.value)
