@@ -15,6 +15,9 @@ Same space, data, trial count and epochs for every method, over several seeds:
     early stopping is for (ASHA, Li et al. 2020);
 (b') ``random_opening`` (an ablation): random search that opens like (a), with the cheapest
     network and spread MAC shares, to show how much of (a)'s lead over (b) the opening buys;
+(a'') ``pareto_gp``: this search with Optuna's Gaussian-process sampler (log expected
+    hypervolume improvement) in place of TPE, the same opening and MO-ASHA: whether a sampler
+    that models the objectives learns more than TPE from a dozen trials;
 (c) ``preset``: docs/design.md's "paper" preset network (standard block, expansion 4, depthwise 3x3)
     with EfficientNet-B0's coefficients (alpha 1.2, beta 1.1, gamma 1.15), fitted by counting to
     a fixed ladder of MAC levels, log-spaced from its own phi = 0 cost to the budget.
@@ -23,7 +26,12 @@ Per method and seed it reports the hypervolume of the completed trials' front
 (``search.strategy.ranking.hypervolume``: reference point chance accuracy ``1 / classes`` and the
 budget; accuracy normalised to [0, 1] above chance, MACs on a log scale from the budget (0) to the
 smallest network of the space (1)) and the best accuracy under the budget; then the mean and
-standard deviation over seeds. A table goes to stdout, JSON to ``--json FILE`` (``-``: stdout).
+standard deviation over seeds. Per trial it keeps the hypervolume after it against the epochs
+trained so far (``curve``), and from that the epochs each method needed to reach random search's
+final hypervolume of the same seed, as a ratio to the epochs random search itself needed (above
+1: it got there with fewer epochs; the measure of the MO-ASHA line of work, Schmucker et al.
+2021). A table goes to stdout, JSON to ``--json FILE`` (``-``: stdout) after every run, and
+``--resume`` keeps the runs such a file holds (same setup), so a long run can be continued.
 
 (a), (a'), (b) and (b') run ``run_search``, what `search run` runs, each on its own temporary
 SQLite study, with the inline executor (``search.driver.inline``): the trials run one after
