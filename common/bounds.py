@@ -39,6 +39,10 @@ numbers.
   tables of values and short lists (two levels), while Python's JSON and TOML parsers recurse
   once per level and die with a ``RecursionError`` near 1000; the depth is counted on the text,
   before any parser runs.
+- ``MAX_SE_RATIO`` = 64: squeeze-excite squeezes a block's channels by R; past 64 the squeeze
+  is one or two channels (the EfficientNet and CondConv papers use R = 4 and 16).
+- ``MAX_EXPERTS`` = 32 CondConv experts: every expert is one more copy of each block's kernels
+  (the CondConv paper goes up to 32).
 - ``MAX_REPEATS`` = 100 seeds per network in `search final`: the spread of a mean over n seeds
   shrinks as 1/sqrt(n), so past 100 another seed changes the mean by less than its noise.
 
@@ -69,6 +73,8 @@ MAX_TRIAL_TIMEOUT_S = 7 * 24 * 3600.0
 MAX_TEXT_BYTES = 2**20
 MAX_REPEATS = 100
 MAX_NESTING = 16
+MAX_SE_RATIO = 64
+MAX_EXPERTS = 32
 
 
 def check_int(name: str, value: Any, low: int, high: int, flag: str) -> int:

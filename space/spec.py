@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from common.bounds import MAX_PHI, MAX_RESOLUTION, check_int
+from common.bounds import MAX_EXPERTS, MAX_PHI, MAX_RESOLUTION, MAX_SE_RATIO, check_int
 from common.errors import UserError
 from space.scaling import BASE_RESOLUTION  # the automatic resolution at phi = 0
 
@@ -40,8 +40,6 @@ MID_CONVS: tuple[str, ...] = ("depthwise", "dense")
 KERNELS: tuple[int, ...] = (3, 5)
 DEFAULT_SE_RATIO = 4  # docs/design.md's reference R
 DEFAULT_EXPERTS = 4  # docs/design.md's reference M
-MAX_SE_RATIO = 64  # SE squeezes channels / R: past 64 the squeeze is one or two channels
-MAX_EXPERTS = 32  # every expert is one more copy of the kernels of each block
 
 # canonical key order and short names: (field, short key)
 _KEYS: tuple[tuple[str, str], ...] = (
