@@ -23,6 +23,7 @@ from common.bounds import (
     MAX_TRIAL_TIMEOUT_S,
     MAX_TRIALS,
     check_budget,
+    check_budget_params,
     check_float,
     check_int,
     check_training,
@@ -63,6 +64,7 @@ class SearchConfig:
     """One search: what to search (identity) and how to run it (operational)."""
 
     budget_macs: int
+    budget_params: int | None = None  # a hard cap on counted parameters, like the MAC budget
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
     trials: int = 20
@@ -85,6 +87,8 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "budget_macs", check_budget(self.budget_macs))
+        if self.budget_params is not None:
+            object.__setattr__(self, "budget_params", check_budget_params(self.budget_params))
         check_int("trials", self.trials, 1, MAX_TRIALS, "--trials")
         check_training(
             epochs=self.epochs,
@@ -126,9 +130,14 @@ class SearchConfig:
         return MAX_ATTEMPTS_PER_TRIAL * self.trials
 
     def identity(self) -> dict[str, Any]:
-        """The study's "config" user attr: the keys that make two searches the same search."""
+        """The study's "config" user attr: the keys that make two searches the same search.
+
+        Keys added after the first studies were written are ``None`` (or left out) while they
+        keep those studies' behaviour, e.g. no parameter budget, so older studies still resume:
+        a missing key compares as ``None`` (``search.study.database.config_changes``)."""
         return {
             "budget_macs": self.budget_macs,
+            "budget_params": self.budget_params,
             "dataset": self.dataset,
             "epochs": self.epochs,
             "subset": self.subset,

@@ -19,15 +19,23 @@ from search.study.database import DEFAULT_STORAGE
 from search.study.urls import mask_url, scrub, url_secrets
 from space.searchspace import SearchSpace, parse_space_text
 
-# what a preset may set, less the two keys read separately, plus the flag a preset cannot set
+# what a preset may set, less the two keys read separately, plus the flags a preset cannot set
 _RUN_KEYS = (
     *(key for key in PRESET_KEYS if key not in ("budget_flops", "space")),
     "ray_address",
+    "budget_params",
 )
 
 
 @click.command("run")
 @click.option("--budget-flops", "budget_flops", type=float, help="MAC budget, e.g. 3e8.")
+@click.option(
+    "--budget-params",
+    "budget_params",
+    type=float,
+    default=None,
+    help="Parameter budget, e.g. 5e6 (refused before training, like the MAC budget).",
+)
 @click.option("--preset", default=None, help="Named preset (e.g. quick) or a .toml file.")
 @click.option("--dataset", default=None, help="fashion-mnist | cifar10 | cifar100 | folder.")
 @click.option("--data-dir", "data_dir", default=None, help="Directory of the data set.")

@@ -260,7 +260,14 @@ def _load_data(config: SearchConfig) -> tuple[ImageData, ImageData, int]:
 
 def _check_budget(config: SearchConfig, classes: int) -> None:
     smallest = config.space.smallest_spec(classes)
-    macs = count_spec(smallest).macs
+    report = count_spec(smallest)
+    macs = report.macs
+    if config.budget_params is not None and report.params > config.budget_params:
+        raise UserError(
+            f"--budget-params {config.budget_params:,} is below the smallest network in the "
+            f"space ({report.params:,} parameters: {smallest.canonical()}); raise it or narrow "
+            "the space to cheaper options (--block standard, --expansion 1)"
+        )
     if macs > config.budget_macs:
         raise UserError(
             f"--budget-flops {config.budget_macs:.4g} is below the smallest network in the space "

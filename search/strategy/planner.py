@@ -43,7 +43,9 @@ Two strategies:
   replays the same level.
 
 The budget is a hard constraint in every stage: MACs are counted from the spec before anything is
-trained, and nothing over budget ever trains.
+trained, and nothing over budget ever trains. ``--budget-params`` is one too, on the parameters
+counted from the same plan (the EfficientNet paper's memory constraint): a candidate above it is
+infeasible with the constraint "params".
 """
 
 from __future__ import annotations
@@ -222,6 +224,21 @@ class Planner:
 
     # ----- the candidate of one sampled trial ------------------------------------------------
     def candidate(self, trial: optuna.Trial, stage: str) -> Candidate:
+        """The network ``trial`` stands for in ``stage``, with every hard limit checked: the MAC
+        budget, then ``--budget-params`` (both counted from the plan, before anything trains)."""
+        candidate = self._sampled(trial, stage)
+        if candidate.constraint is not None:
+            return candidate
+        limit = self.config.budget_params
+        if limit is not None and candidate.params > limit:
+            reason = f"{candidate.params:,} parameters > --budget-params {limit:,}"
+            excess = candidate.params / limit - 1
+            return self._infeasible(trial, candidate.spec, stage, "params", reason, excess)
+        return candidate
+
+    def _sampled(self, trial: optuna.Trial, stage: str) -> Candidate:
+        """The sampled network fitted to its MAC level; infeasible when it breaks the compound
+        constraint or the MAC budget, or builds a network that trained already."""
         space = self.stage_one if stage in ("phi1", "scaled") else self.config.space
         sample = space.sample(trial, gamma_override=trial.user_attrs.get(schema.START_GAMMA))
         spec = ArchSpec.from_dict({"classes": self.classes, **sample.values})

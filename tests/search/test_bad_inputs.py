@@ -98,6 +98,8 @@ CASES: list[tuple[str, str]] = [
     (f"{RUN} --device tpu", "unknown device 'tpu'"),
     (f"{RUN} --strategy greedy", "unknown strategy 'greedy'"),
     (f"{RUN} --budget-flops 1e6", "below the smallest network"),
+    (f"{RUN} --budget-params 1e12", "pass --budget-params as a number in [1, 1e+10]"),
+    (f"{RUN} --budget-params 1000", "--budget-params 1,000 is below the smallest network"),
     (f"run --storage {{url}} --study {STUDY} --budget-flops 4e8", "different configuration"),
     # presets: unknown, wrong types, broken files
     ("run --storage {url} --preset nosuch", "unknown --preset 'nosuch'"),

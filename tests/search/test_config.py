@@ -60,6 +60,9 @@ def test_budget_is_required() -> None:
         ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
         ({"gpus_per_trial": 0.5, "device": "cpu"}, "--gpus-per-trial > 0 needs"),
         ({"budget_macs": -5}, "not a positive number"),
+        ({"budget_params": 0}, "budget_params=0 is out of range"),
+        ({"budget_params": 1e11}, "pass --budget-params as a number in [1, 1e+10]"),
+        ({"budget_params": float("nan")}, "budget_params=nan is not a finite number"),
     ],
 )
 def test_config_errors(changes: dict, message: str) -> None:
@@ -73,6 +76,9 @@ def test_identity_ignores_operational_settings() -> None:
     other = SearchConfig(budget_macs=3e8, trials=50, concurrency=4, device="cpu")
     assert base.identity() == other.identity()
     assert base.identity() != SearchConfig(budget_macs=3e8, epochs=9).identity()
+    limited = SearchConfig(budget_macs=3e8, budget_params=5e6)
+    assert limited.budget_params == 5_000_000 and limited.identity()["budget_params"] == 5_000_000
+    assert base.identity()["budget_params"] is None  # as in studies written before the flag
 
 
 def test_the_space_file_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,6 +79,34 @@ def test_a_tiny_search_runs_inline_stores_every_trial_and_resumes(
     assert trials[2].user_attrs["spec"] not in {t.user_attrs["spec"] for t in trials[:2]}
 
 
+def test_the_parameter_budget_rejects_before_training_and_the_study_remembers_it(
+    tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from search.cli import main
+
+    # standard and se at expansion 1 have 800,082 and 881,764 parameters, expansion 2 more
+    config = _config(tiny_args, tmp_path, "--trials", "2", "--budget-params", "1e6")
+    summary = run_search(config, io.StringIO(), executor="inline")
+    assert summary.counts.complete == 2
+    trials = _trials(config)
+    for trial in trials:
+        if trial.state == TrialState.COMPLETE:
+            assert trial.user_attrs["params"] <= 1_000_000
+        else:  # rejected by counting: never trained
+            assert trial.user_attrs["status"] == "infeasible" and "params" in trial.constraints
+            assert trial.user_attrs["constraint"].endswith("> --budget-params 1,000,000")
+            assert "epochs_run" not in trial.user_attrs
+    db = tmp_path / "search.db"
+    before = db.read_bytes()
+    flags = [*tiny_args, "--device", "cpu", "--study", "inline", "--trials", "3"]
+    flags += ["--storage", f"sqlite:///{db}", "--budget-params", "2e6"]
+    capsys.readouterr()
+    assert main(["run", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "budget_params: 1000000 -> 2000000" in err, err
+    assert db.read_bytes() == before and len(_trials(config)) == len(trials)
+
+
 def test_a_trial_error_is_that_trials_fail_and_the_search_goes_on(
     tmp_path: Path, tiny_args: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -85,6 +85,23 @@ def test_share_zero_is_the_phi_0_network_and_over_budget_options_never_train(
     assert candidate.spec.phi > 0 and 0.85 * 25_000_000 < candidate.macs <= 25_000_000
 
 
+def test_the_parameter_budget_is_a_hard_limit_counted_before_training(
+    study: optuna.Study,
+) -> None:
+    plan = planner(budget_params=1_000_000)
+    study.enqueue_trial({"block": "se", "expansion": 2, "se_ratio": 4, "target_share": 0.0})
+    study.enqueue_trial({"block": "se", "expansion": 1, "se_ratio": 4, "target_share": 0.0})
+    over = study.ask()
+    candidate = plan.candidate(over, "joint")
+    assert candidate.params == 1_494_910 == count_spec(candidate.spec).params
+    assert candidate.constraint == "1,494,910 parameters > --budget-params 1,000,000"
+    study.tell(over, state=TrialState.PRUNED)
+    assert study.trials[0].constraints["params"] == pytest.approx(0.49491)
+    within = plan.candidate(study.ask(), "joint")
+    assert candidate.macs == 20_095_776  # the MAC budget alone would let both train
+    assert within.constraint is None and within.params == 881_764
+
+
 def test_a_new_joint_study_opens_at_the_cheapest_network_and_spread_shares(
     study: optuna.Study,
 ) -> None:
