@@ -12,6 +12,12 @@ numbers.
   1e14 leaves room for wider tolerances and pinned resolutions, and is ~2,700x EfficientNet-B7.
 - ``MAX_BUDGET_PARAMS`` = 1e10: the same largest network has 1.93e9 parameters; above 1e10 the
   parameter budget binds nothing (EfficientNet-B7 has 6.6e7).
+- ``MAX_LATENCY_BATCH`` = 4096 images per timed batch: a serving batch, not a training one;
+  larger batches time the memory system, not the network.
+- ``MAX_LATENCY_REPEATS`` = 10,000 timed (or warm-up) passes per network: the median of a few
+  dozen is already stable, and the search times every candidate.
+- ``MAX_LATENCY_MS`` = one hour per batch for ``--latency-budget-ms``: a network slower than
+  that is no deployment target, and a cap above it binds nothing.
 - ``MAX_PHI`` = 8: 2**8 = 256x the baseline's MACs; larger networks come from a larger budget,
   not a larger phi.
 - ``MAX_RESOLUTION`` = 1024 px: 18x the 56 px baseline resolution.
@@ -53,6 +59,9 @@ from common.errors import UserError
 MAX_BUDGET_MACS = 10**14
 MAX_BUDGET_PARAMS = 10**10
 MAX_PHI = 8.0
+MAX_LATENCY_BATCH = 4096
+MAX_LATENCY_REPEATS = 10_000
+MAX_LATENCY_MS = 3_600_000.0
 MAX_RESOLUTION = 1024
 MAX_EPOCHS = 1000
 MAX_TRIALS = 10_000

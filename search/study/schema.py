@@ -22,6 +22,7 @@ METRIC_NAMES = ["accuracy", "macs"]
 # ----- study user attrs ------------------------------------------------------------------------
 CONFIG = "config"  # the search's identity (SearchConfig.identity): a resume must match it
 EFFNAS_VERSION = "effnas_version"  # the effnas version that created the study
+LATENCY_PREFIX = "latency:"  # + "<spec_id>:<device>:b<batch>:<backend>": one measured network
 
 # ----- trial user attrs: the candidate, written when the trial starts --------------------------
 SPEC = "spec"  # the candidate's canonical ArchSpec string
