@@ -26,13 +26,20 @@ OUTPUT_NAME = "logits"
 INSTALL_HINT = "pip install 'effnas[onnx]' (onnx, onnxscript, onnxruntime)"
 
 
-def onnx_bytes(model: torch.nn.Module, images: torch.Tensor) -> bytes:
-    """The ONNX model of ``model`` in eval mode for inputs shaped like ``images`` (CPU)."""
+def check_onnx_packages(flag: str) -> None:
+    """``UserError`` naming ``flag`` unless the exporter's packages and onnxruntime import."""
     try:
-        import onnx  # noqa: F401  (the exporter needs it; a clear message if it is missing)
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as exc:
-        raise UserError(f"ONNX export needs the onnx packages: {INSTALL_HINT}") from exc
+        missing = f"{exc.name} is missing"
+        raise UserError(f"{flag} needs the ONNX packages ({missing}): {INSTALL_HINT}") from exc
+
+
+def onnx_bytes(model: torch.nn.Module, images: torch.Tensor) -> bytes:
+    """The ONNX model of ``model`` in eval mode for inputs shaped like ``images`` (CPU)."""
+    check_onnx_packages("ONNX export")
     model = model.to("cpu").eval()
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
@@ -64,10 +71,9 @@ def onnx_bytes(model: torch.nn.Module, images: torch.Tensor) -> bytes:
 def onnxruntime_session(model: bytes | str, device: str = "cpu", threads: int = 1) -> Any:
     """An onnxruntime ``InferenceSession`` for an ONNX model (bytes or a file path), its
     intra-op threads pinned to ``threads``; CUDA needs the onnxruntime-gpu build."""
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise UserError(f"--latency-backend onnxruntime needs onnxruntime: {INSTALL_HINT}") from exc
+    check_onnx_packages("onnxruntime")
+    import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

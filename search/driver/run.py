@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from common.errors import UserError
 from search.config import SearchConfig
 from search.driver.executor import Executor, Resources, Work
+from search.driver.latency import check_latency_here, latency_measure
 from search.driver.progress import Progress, summary_table
 from search.driver.ray_session import driver_log
 from search.driver.searcher import STORAGE_ERRORS, StudySearcher
@@ -51,7 +52,7 @@ from search.study.database import (
 )
 from search.study.front import best_accuracy, pareto_front
 from search.study.lease import Lease
-from search.study.schema import DIRECTIONS, METRIC_NAMES, Counts
+from search.study.schema import Counts, directions_for
 from search.study.urls import parse_url, sqlite_path
 from search.worker.faults import one_line
 from search.worker.trial import TrialSettings
@@ -106,15 +107,17 @@ def run_search(
     resources = resources_for(config)
     train, val, classes = _load_data(config)
     _check_budget(config, classes)
+    check_latency_here(config)
     existing = find_study(config.storage, config.study)
     if existing is not None:
-        check_compatible(existing, config.identity(), config.storage)
+        check_compatible(existing, config.identity(), config.storage, config.objectives)
 
     data_bytes = sum(t.images.numel() + t.labels.numel() * 8 for t in (train, val))
     planner = Planner(config, classes)
     searcher: StudySearcher | None = None
     interrupted = False
     with runner.session(config, resources, data_bytes, stream):
+        planner.measure = latency_measure(config)  # needs Ray's session for --latency-resource
         try:
             study, storage = _open_study(config, planner, existing is None, baseline)
             with Lease(storage) as lease:
@@ -299,7 +302,7 @@ def _open_study(
             study_name=config.study,
             storage=storage,
             sampler=sampler,
-            directions=list(DIRECTIONS),
+            directions=directions_for(config.objectives),
             load_if_exists=not created,
         )
     except optuna.exceptions.DuplicatedStudyError:
@@ -308,12 +311,12 @@ def _open_study(
         existing = ExistingStudy(
             config.study, tuple(d.name for d in study.directions), _wait_for_config(study)
         )
-        check_compatible(existing, config.identity(), config.storage)
+        check_compatible(existing, config.identity(), config.storage, config.objectives)
         return study, storage
     if created:
         from importlib.metadata import version
 
-        study.set_metric_names(METRIC_NAMES)
+        study.set_metric_names(list(config.objectives))
         study.set_user_attr(schema.CONFIG, config.identity())
         study.set_user_attr(schema.EFFNAS_VERSION, version("effnas"))
         if config.b0:

@@ -50,7 +50,7 @@ from search.study.ledger import (
     trial_seed,
     versions,
 )
-from search.study.schema import INFEASIBLE, INTERRUPTED, RUNNING, Counts
+from search.study.schema import INFEASIBLE, INTERRUPTED, RUNNING, Counts, cost_values
 
 # what a database that cannot be written (full disk, lost server) raises through Optuna
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
@@ -189,6 +189,8 @@ class StudySearcher(Searcher):
             "number": trial.number,
             "seed": seed,
             "stage": candidate.stage,
+            # the objective costs, known before training: what MO-ASHA ranks with accuracy
+            "costs": cost_values(trial.user_attrs, self.config.objectives),
         }
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
@@ -283,7 +285,8 @@ class StudySearcher(Searcher):
             trial.set_constraint("memory", 1.0)
         values = None
         if outcome.state == TrialState.COMPLETE:
-            values = [float(result["accuracy"]), int(trial.user_attrs[schema.MACS])]
+            costs = cost_values(trial.user_attrs, self.config.objectives)
+            values = [float(result["accuracy"]), *(costs or [])]
         frozen = self.study.tell(trial, values, state=outcome.state)
         if outcome.interrupted and requeues(trial.user_attrs):
             requeue(self.study, frozen, self.config.seed)
@@ -349,5 +352,8 @@ class StudySearcher(Searcher):
         }
         if candidate.constraint is not None:
             attrs[schema.CONSTRAINT] = candidate.constraint
+        if candidate.latency is not None:
+            attrs[schema.LATENCY_MS] = candidate.latency.median_ms
+            attrs[schema.LATENCY] = candidate.latency.to_dict()
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
