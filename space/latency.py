@@ -66,7 +66,7 @@ class LatencySettings:
                 f"{{{', '.join(BACKENDS)}}}"
             )
         check_int("latency_batch", self.batch, 1, MAX_LATENCY_BATCH, "--latency-batch")
-        check_int("latency_threads", self.threads, 1, MAX_THREADS, "--latency-threads")
+        check_int("threads", self.threads, 1, MAX_THREADS, "threads")
         check_int("warmup", self.warmup, 0, MAX_LATENCY_REPEATS, "warmup")
         check_int("repeats", self.repeats, 2, MAX_LATENCY_REPEATS, "repeats")
 
