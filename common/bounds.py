@@ -10,6 +10,14 @@ numbers.
   constraint within its 10 % tolerance: alpha=1.01, beta=1.02, gamma=1.447, 100 classes) counts
   1.21e13 MACs; above it every candidate scales to ``MAX_PHI`` and the budget binds nothing.
   1e14 leaves room for wider tolerances and pinned resolutions, and is ~2,700x EfficientNet-B7.
+- ``MAX_BUDGET_PARAMS`` = 1e10: the same largest network has 1.93e9 parameters; above 1e10 the
+  parameter budget binds nothing (EfficientNet-B7 has 6.6e7).
+- ``MAX_LATENCY_BATCH`` = 4096 images per timed batch: a serving batch, not a training one;
+  larger batches time the memory system, not the network.
+- ``MAX_LATENCY_REPEATS`` = 10,000 timed (or warm-up) passes per network: the median of a few
+  dozen is already stable, and the search times every candidate.
+- ``MAX_LATENCY_MS`` = one hour per batch for ``--latency-budget-ms``: a network slower than
+  that is no deployment target, and a cap above it binds nothing.
 - ``MAX_PHI`` = 8: 2**8 = 256x the baseline's MACs; larger networks come from a larger budget,
   not a larger phi.
 - ``MAX_RESOLUTION`` = 1024 px: 18x the 56 px baseline resolution.
@@ -57,7 +65,11 @@ from typing import Any
 from common.errors import UserError
 
 MAX_BUDGET_MACS = 10**14
+MAX_BUDGET_PARAMS = 10**10
 MAX_PHI = 8.0
+MAX_LATENCY_BATCH = 4096
+MAX_LATENCY_REPEATS = 10_000
+MAX_LATENCY_MS = 3_600_000.0
 MAX_RESOLUTION = 1024
 MAX_EPOCHS = 1000
 MAX_TRIALS = 10_000
@@ -137,6 +149,15 @@ def check_budget(budget_macs: float) -> int:
             f"largest network of the search space at phi={MAX_PHI:g} has 1.2e13 MACs); pass a "
             "smaller --budget-flops"
         )
+    return int(number)
+
+
+def check_budget_params(budget_params: Any) -> int:
+    """The parameter budget as an int; UserError for non-numbers, NaN, < 1 and above
+    MAX_BUDGET_PARAMS (given as a float, e.g. 5e6, it is rounded down to whole parameters)."""
+    number = check_float(
+        "budget_params", budget_params, 1.0, float(MAX_BUDGET_PARAMS), "--budget-params"
+    )
     return int(number)
 
 

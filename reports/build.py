@@ -12,9 +12,16 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from reports.figures import coefficients_figure, curves_figure, pareto_figure
+from reports.figures import (
+    coefficients_figure,
+    curves_figure,
+    latency_front_figure,
+    macs_latency_figure,
+    pareto_figure,
+)
 from reports.final_figures import final_figures
 from reports.finals import FinalData
+from reports.latency import latency_data
 from reports.pareto import pareto_front
 from reports.records import StudyData
 from reports.references import paper_references
@@ -22,10 +29,12 @@ from reports.table import trial_rows
 
 # Figure keys: the HTML div ids and the PNG file names.
 FIGURE_IDS: tuple[str, ...] = ("pareto", "curves", "coefficients")
+LATENCY_FIGURE_IDS: tuple[str, ...] = ("latency_front", "macs_latency")  # studies that timed
 
 
 def report_figures(study: StudyData, final: FinalData | None = None) -> dict[str, go.Figure]:
-    """The report's figures keyed by :data:`FIGURE_IDS`, then the final section's figures
+    """The report's figures keyed by :data:`FIGURE_IDS`, then :data:`LATENCY_FIGURE_IDS` when
+    the study timed its candidates, then the final section's figures
     (``reports.final_figures.FINAL_FIGURE_IDS``) when ``final`` holds any final training."""
     completed = [t for t in study.trials if t.measured]
     front = pareto_front(study.trials)
@@ -38,6 +47,10 @@ def report_figures(study: StudyData, final: FinalData | None = None) -> dict[str
         "curves": curves_figure(front),
         "coefficients": coefficients_figure(completed),
     }
+    latency = latency_data(study.trials)
+    if latency is not None:
+        figures["latency_front"] = latency_front_figure(latency)
+        figures["macs_latency"] = macs_latency_figure(latency)
     if final is not None:
         figures.update(final_figures(final))
     return figures

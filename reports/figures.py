@@ -3,8 +3,11 @@
 Three figures, each keyed by the HTML div id it gets in the report (and the PNG file name):
 ``pareto`` (accuracy vs MACs, coloured by block, the front as a step line, the paper
 references), ``curves`` (accuracy per epoch of the Pareto trials) and ``coefficients``
-(alpha / beta / gamma against accuracy). Plotly's own figure API is used, as in the Optuna
-dashboard's Pareto plot, so the HTML and the static images come from the same objects.
+(alpha / beta / gamma against accuracy); for a study that timed its candidates two more
+(``reports.latency``): ``latency_front`` (accuracy vs latency and its front) and
+``macs_latency`` (MACs vs latency of every timed network, with their rank correlation).
+Plotly's own figure API is used, as in the Optuna dashboard's Pareto plot, so the HTML and the
+static images come from the same objects.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from reports.latency import LatencyData, TimedNetwork
 from reports.records import TrialRecord
 from reports.references import Reference
 
@@ -211,6 +215,95 @@ def coefficients_figure(completed: Sequence[TrialRecord]) -> go.Figure:
         title="Compound-scaling coefficients vs accuracy (completed trials)",
         template="plotly_white",
         height=420,
+    )
+    return fig
+
+
+_LATENCY_HOVER = (
+    "trial %{customdata[0]}<br>accuracy %{y:.4f}<br>latency %{x:.3g} ms<br>params "
+    "%{customdata[1]}<br>%{customdata[2]}<extra>%{fullData.name}</extra>"
+)
+
+
+def latency_front_figure(data: LatencyData) -> go.Figure:
+    """Accuracy vs measured latency of the completed trials, the front as a step line."""
+    fig = go.Figure()
+    for block, trials in _by_block(data.completed).items():
+        fig.add_trace(
+            go.Scatter(
+                x=[t.latency_ms for t in trials],
+                y=[t.accuracy for t in trials],
+                mode="markers",
+                name=f"{block} block",
+                marker={"color": BLOCK_COLOURS.get(block, "#7f7f7f"), "size": 9},
+                customdata=_customdata(trials),
+                hovertemplate=_LATENCY_HOVER,
+            )
+        )
+    if data.front:
+        fig.add_trace(
+            go.Scatter(
+                x=[t.latency_ms for t in data.front],
+                y=[t.accuracy for t in data.front],
+                mode="lines+markers",
+                line={"shape": "hv", "color": FRONT_COLOUR, "width": 2},
+                marker={"symbol": "circle-open", "size": 14, "color": FRONT_COLOUR},
+                name="latency front",
+                customdata=_customdata(data.front),
+                hovertemplate=_LATENCY_HOVER,
+            )
+        )
+    low, high = _accuracy_range(data.completed)
+    fig.update_layout(
+        title="Validation accuracy vs measured latency (completed trials)",
+        xaxis_title="median latency per batch, ms (log scale)",
+        yaxis_title="validation accuracy",
+        xaxis_type="log",
+        yaxis_range=[low, high],
+        template="plotly_white",
+        height=520,
+    )
+    if not data.completed:
+        _note(fig, "no completed timed trials yet")
+    return fig
+
+
+def macs_latency_figure(data: LatencyData) -> go.Figure:
+    """MACs vs measured latency of every timed network, coloured by block, with the rank
+    correlation of the two in the title."""
+    fig = go.Figure()
+    groups: dict[str, list[TimedNetwork]] = {}
+    for network in data.networks:
+        groups.setdefault(network.block, []).append(network)
+    order = list(BLOCK_COLOURS)
+    for block in sorted(groups, key=lambda b: order.index(b) if b in order else 99):
+        networks = groups[block]
+        fig.add_trace(
+            go.Scatter(
+                x=[n.macs for n in networks],
+                y=[n.latency_ms for n in networks],
+                mode="markers",
+                name=f"{block} block",
+                marker={"color": BLOCK_COLOURS.get(block, "#7f7f7f"), "size": 9},
+                customdata=[[n.number, n.spec] for n in networks],
+                hovertemplate="trial %{customdata[0]}<br>MACs %{x:,}<br>latency %{y:.3g} ms"
+                "<br>%{customdata[1]}<extra>%{fullData.name}</extra>",
+            )
+        )
+    ranks = data.correlation
+    agreement = (
+        f"Kendall tau {ranks.kendall_tau:.2f}, Spearman rho {ranks.spearman_rho:.2f}"
+        if ranks.kendall_tau is not None and ranks.spearman_rho is not None
+        else "rank correlation undefined"
+    )
+    fig.update_layout(
+        title=f"Measured latency vs MACs, {ranks.n} timed networks ({agreement})",
+        xaxis_title="MACs (log scale)",
+        yaxis_title="median latency per batch, ms (log scale)",
+        xaxis_type="log",
+        yaxis_type="log",
+        template="plotly_white",
+        height=520,
     )
     return fig
 

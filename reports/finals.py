@@ -32,15 +32,14 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from scipy import stats
 
+from reports.ranks import MIN_RANKED, rank_correlation
 from reports.records import STATUSES, TrialRecord, trial_record
 from search.study import front, schema
 from search.study.schema import final_study_name
 from space import ArchSpec
 
 TAU_AGREEMENT = 0.5  # below this Kendall's tau the short trials' ranking "disagrees"
-MIN_RANKED = 3  # fewer networks than this give no meaningful rank correlation
 
 
 @dataclass(frozen=True)
@@ -181,11 +180,6 @@ def _best(networks: list[FinalNetwork], value: str) -> int | None:
     return top.number
 
 
-def _statistic(result: Any) -> float | None:
-    value = float(result.statistic)
-    return value if math.isfinite(value) else None
-
-
 def agreement(networks: Iterable[FinalNetwork]) -> Agreement:
     """Kendall's tau-b and Spearman's rho of proxy accuracy vs final mean, and the bests.
 
@@ -209,8 +203,8 @@ def agreement(networks: Iterable[FinalNetwork]) -> Agreement:
     elif len(set(proxy)) == 1 or len(set(final)) == 1:
         note = "rank agreement undefined: the proxy accuracies or the final means are all equal"
     else:
-        tau = _statistic(stats.kendalltau(proxy, final, variant="b"))
-        rho = _statistic(stats.spearmanr(proxy, final))
+        ranks = rank_correlation(proxy, final)
+        tau, rho = ranks.kendall_tau, ranks.spearman_rho
     proxy_best = _best(ranked, "proxy_accuracy")
     final_best = _best(ranked, "mean")
     problems = []

@@ -1,8 +1,9 @@
 """Plain records read from an Optuna study: the data side of every report.
 
 The study schema (``search.study.schema``) is the project's contract between ``search run``
-(writer) and this package (reader): values ``[accuracy, macs]`` on COMPLETE trials, everything
-else in trial user attrs under the schema's keys.
+(writer) and this package (reader): values ``[accuracy, *costs]`` on COMPLETE trials (costs:
+MACs and/or latency, as the study's objectives say), everything else in trial user attrs under
+the schema's keys; MACs and latency are read from their attrs, which every study has.
 Turning each ``optuna.trial.FrozenTrial`` into a frozen :class:`TrialRecord` once keeps the Pareto
 computation, the table and the drawing free of Optuna (and testable with hand-made records).
 """
@@ -55,6 +56,8 @@ class TrialRecord:
     stage: str | None = None
     fail_reason: str | None = None
     weights_dir: str | None = None
+    latency_ms: float | None = None  # measured median latency, when the search timed it
+    latency_cv: float | None = None  # that measurement's coefficient of variation
 
     @property
     def block(self) -> str:
@@ -135,12 +138,12 @@ def trial_record(trial: FrozenTrial) -> TrialRecord:
     status = _STATUS_OF_STATE.get(trial.state, trial.state.name.lower())
     if trial.state == TrialState.PRUNED and attrs.get(schema.STATUS) == INFEASIBLE:
         status = INFEASIBLE
-    accuracy = macs = None
+    accuracy = None
     if trial.state == TrialState.COMPLETE and trial.values is not None and len(trial.values) >= 2:
         accuracy = _number(trial.values[0], float)
-        macs = _number(trial.values[1], int)
-    if macs is None:
-        macs = _number(attrs.get(schema.MACS), int)
+    macs = _number(attrs.get(schema.MACS), int)
+    latency = attrs.get(schema.LATENCY)
+    cv = _number(latency.get("cv"), float) if isinstance(latency, dict) else None
     fail_reason = attrs.get(schema.FAIL_REASON)
     weights_dir = attrs.get(schema.WEIGHTS_DIR)
     return TrialRecord(
@@ -161,6 +164,8 @@ def trial_record(trial: FrozenTrial) -> TrialRecord:
         stage=attrs.get(schema.STAGE) if isinstance(attrs.get(schema.STAGE), str) else None,
         fail_reason=str(fail_reason) if fail_reason is not None else None,
         weights_dir=str(weights_dir) if weights_dir is not None else None,
+        latency_ms=_number(attrs.get(schema.LATENCY_MS), float),
+        latency_cv=cv,
     )
 
 

@@ -26,6 +26,8 @@ COLUMNS: tuple[str, ...] = (
     "accuracy",
     "macs",
     "params",
+    "latency_ms",
+    "latency_cv",
     "block",
     "expansion",
     "se_ratio",
@@ -63,6 +65,8 @@ def trial_row(trial: TrialRecord, on_front: bool) -> dict[str, Any]:
         "accuracy": trial.accuracy,
         "macs": trial.macs,
         "params": trial.params,
+        "latency_ms": trial.latency_ms,
+        "latency_cv": trial.latency_cv,
         "block": spec.block if spec is not None else None,
     }
     for name in _SPEC_COLUMNS:

@@ -19,16 +19,20 @@ from typing import Any
 from common.bounds import (
     MAX_CONCURRENCY,
     MAX_GPUS_PER_TRIAL,
+    MAX_LATENCY_MS,
     MAX_STUDY_NAME,
     MAX_TRIAL_TIMEOUT_S,
     MAX_TRIALS,
     check_budget,
+    check_budget_params,
     check_float,
     check_int,
     check_training,
 )
 from common.errors import UserError
 from search.study.database import DEFAULT_STORAGE
+from search.study.schema import DEFAULT_OBJECTIVES, OBJECTIVE_SETS
+from space.latency import LatencySettings
 from space.searchspace import SearchSpace
 from trainers.data import check_dataset
 
@@ -63,6 +67,7 @@ class SearchConfig:
     """One search: what to search (identity) and how to run it (operational)."""
 
     budget_macs: int
+    budget_params: int | None = None  # a hard cap on counted parameters, like the MAC budget
     dataset: str = "fashion-mnist"
     data_dir: str | None = None
     trials: int = 20
@@ -82,9 +87,17 @@ class SearchConfig:
     b0: bool = False
     weights_dir: str | None = None
     trial_timeout: float | None = None  # seconds; the driver stops a trial that runs longer
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES  # accuracy and the costs to minimise
+    latency_device: str = "cpu"  # where a candidate's latency is measured
+    latency_batch: int = 1
+    latency_backend: str = "torch"  # or "onnxruntime"
+    latency_budget_ms: float | None = None  # a hard cap on the measured median latency
+    latency_resource: str | None = None  # Ray custom resource of the node that measures
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "budget_macs", check_budget(self.budget_macs))
+        if self.budget_params is not None:
+            object.__setattr__(self, "budget_params", check_budget_params(self.budget_params))
         check_int("trials", self.trials, 1, MAX_TRIALS, "--trials")
         check_training(
             epochs=self.epochs,
@@ -119,6 +132,46 @@ class SearchConfig:
             )
         if self.b0:
             self.space.start_point()  # raises when the space excludes B0's coefficients
+        self._check_latency()
+
+    def _check_latency(self) -> None:
+        listed = isinstance(self.objectives, list | tuple)
+        objectives = tuple(self.objectives) if listed else ()
+        if objectives not in OBJECTIVE_SETS:
+            shown = " | ".join(",".join(o) for o in OBJECTIVE_SETS)
+            given = ",".join(map(str, objectives)) if objectives else self.objectives
+            raise UserError(f"unknown --objectives {given!r}; choose {shown}")
+        object.__setattr__(self, "objectives", objectives)
+        self.latency_settings()  # checks device, batch and backend
+        if self.latency_budget_ms is not None:
+            check_float(
+                "latency_budget_ms",
+                self.latency_budget_ms,
+                0.0,
+                MAX_LATENCY_MS,
+                "--latency-budget-ms",
+                open_low=True,
+            )
+        resource = self.latency_resource
+        if resource is not None and (
+            not isinstance(resource, str) or not resource.strip() or not resource.isprintable()
+        ):
+            raise UserError(
+                f"--latency-resource {resource!r} must name a Ray custom resource, e.g. "
+                "--latency-resource edge (start that node with ray start --resources "
+                "'{\"edge\": 1}')"
+            )
+
+    @property
+    def uses_latency(self) -> bool:
+        """Whether candidates are timed: latency is an objective or has a budget."""
+        return "latency" in self.objectives or self.latency_budget_ms is not None
+
+    def latency_settings(self) -> LatencySettings:
+        """How every candidate of this search is timed (``space.latency``)."""
+        return LatencySettings(
+            device=self.latency_device, batch=self.latency_batch, backend=self.latency_backend
+        )
 
     @property
     def max_attempts(self) -> int:
@@ -126,9 +179,14 @@ class SearchConfig:
         return MAX_ATTEMPTS_PER_TRIAL * self.trials
 
     def identity(self) -> dict[str, Any]:
-        """The study's "config" user attr: the keys that make two searches the same search."""
+        """The study's "config" user attr: the keys that make two searches the same search.
+
+        Keys added after the first studies were written are ``None`` (or left out) while they
+        keep those studies' behaviour, e.g. no parameter budget, so older studies still resume:
+        a missing key compares as ``None`` (``search.study.database.config_changes``)."""
         return {
             "budget_macs": self.budget_macs,
+            "budget_params": self.budget_params,
             "dataset": self.dataset,
             "epochs": self.epochs,
             "subset": self.subset,
@@ -138,7 +196,22 @@ class SearchConfig:
             "space": self.space.to_dict(),
             "seed": self.seed,
             "b0": self.b0,
+            **self._latency_identity(),
         }
+
+    def _latency_identity(self) -> dict[str, Any]:
+        """The objectives and how latency is measured: left out of the identity when they are
+        those of every study written before them (MACs, no timing), so those still resume."""
+        identity: dict[str, Any] = {}
+        if self.objectives != DEFAULT_OBJECTIVES:
+            identity["objectives"] = list(self.objectives)
+        if self.uses_latency:
+            identity["latency"] = {
+                **self.latency_settings().to_dict(),
+                "budget_ms": self.latency_budget_ms,
+                "resource": self.latency_resource,
+            }
+        return identity
 
     def weights_path(self, number: int) -> Path | None:
         if self.weights_dir is None:

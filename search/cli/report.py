@@ -7,16 +7,19 @@ from pathlib import Path
 
 import click
 
+from common.bounds import MAX_LATENCY_BATCH, check_int
 from common.errors import UserError
 from reports.build import report_figures, report_rows
 from reports.export import export_trial, load_final
 from reports.finals import final_data
 from reports.html import render_report
+from reports.onnx_export import export_onnx
 from reports.png import write_pngs
 from reports.records import study_data
 from reports.table import to_csv, to_json
 from search.study.database import DEFAULT_STORAGE, load_study, open_existing
 from search.study.urls import mask_url
+from space.onnx import INPUT_NAME, check_onnx_packages
 
 _STUDY_HELP = "Study name (may be left out when the storage holds exactly one study)."
 _STORAGE_HELP = f"Optuna storage URL (default {DEFAULT_STORAGE})."
@@ -97,11 +100,34 @@ def report_command(
     required=True,
     help="Directory for spec.json, trial.json, weights.pt (and result.json of a final training).",
 )
-def export_command(study_name: str | None, number: int, storage: str, out: Path) -> None:
+@click.option(
+    "--onnx",
+    "onnx",
+    is_flag=True,
+    help="Also write model.onnx (runs with onnxruntime alone), checked against PyTorch on real "
+    "test images.",
+)
+@click.option(
+    "--onnx-batch", "onnx_batch", type=int, default=1, show_default=True, help="model.onnx's batch."
+)
+@click.option("--data-dir", "data_dir", default=None, help="Data set directory for the check.")
+def export_command(
+    study_name: str | None,
+    number: int,
+    storage: str,
+    out: Path,
+    onnx: bool,
+    onnx_batch: int,
+    data_dir: str | None,
+) -> None:
     """Export one trial's spec (for `search train --spec`), record and weights.
 
     The weights of the trial's final training (study S:final, repeat 0 first) when there is
-    one, else the trial's own weights when the search saved them."""
+    one, else the trial's own weights when the search saved them. With --onnx, also
+    model.onnx and onnx.json (opset, batch, the check's largest difference)."""
+    check_int("onnx_batch", onnx_batch, 1, MAX_LATENCY_BATCH, "--onnx-batch")
+    if onnx:
+        check_onnx_packages("--onnx")
     opened = open_existing(storage)
     study = load_study(opened, study_name, storage)
     exported = export_trial(study, number, out, load_final(opened, study.study_name))
@@ -116,3 +142,18 @@ def export_command(study_name: str | None, number: int, storage: str, out: Path)
     click.echo(f"retrain with: search train --spec {exported.spec}")
     if exported.evaluable:
         click.echo(f"evaluate with: search evaluate --weights {out}")
+    if not onnx:
+        return
+    if not exported.evaluable:
+        why = exported.note or "no input contract saved with them"
+        raise UserError(
+            f"--onnx needs the trial's weights with their input contract ({why}); save weights "
+            "with search run --weights-dir or search final"
+        )
+    check = export_onnx(out, onnx_batch, data_dir)
+    click.echo(
+        f"wrote {check.path}: opset {check.opset}, input {INPUT_NAME} {list(check.input_shape)} "
+        f"float32; onnxruntime = PyTorch on {check.images} {check.dataset} test images (largest "
+        f"logit difference {check.max_abs_diff:.2g}, {check.tolerance}; same class "
+        f"{check.same_class}/{check.images})"
+    )

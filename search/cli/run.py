@@ -19,15 +19,53 @@ from search.study.database import DEFAULT_STORAGE
 from search.study.urls import mask_url, scrub, url_secrets
 from space.searchspace import SearchSpace, parse_space_text
 
-# what a preset may set, less the two keys read separately, plus the flag a preset cannot set
+# what a preset may set, less the two keys read separately, plus the flags a preset cannot set
 _RUN_KEYS = (
     *(key for key in PRESET_KEYS if key not in ("budget_flops", "space")),
     "ray_address",
+    "budget_params",
+    "latency_device",
+    "latency_batch",
+    "latency_backend",
+    "latency_budget_ms",
+    "latency_resource",
 )
 
 
 @click.command("run")
 @click.option("--budget-flops", "budget_flops", type=float, help="MAC budget, e.g. 3e8.")
+@click.option(
+    "--budget-params",
+    "budget_params",
+    type=float,
+    default=None,
+    help="Parameter budget, e.g. 5e6 (refused before training, like the MAC budget).",
+)
+@click.option(
+    "--objectives",
+    default=None,
+    help="accuracy,macs (default) | accuracy,latency | accuracy,macs,latency.",
+)
+@click.option("--latency-device", "latency_device", default=None, help="cpu (default) | cuda.")
+@click.option(
+    "--latency-batch", "latency_batch", type=int, default=None, help="Timed batch [default: 1]."
+)
+@click.option(
+    "--latency-backend", "latency_backend", default=None, help="torch (default) | onnxruntime."
+)
+@click.option(
+    "--latency-budget-ms",
+    "latency_budget_ms",
+    type=float,
+    default=None,
+    help="Measured latency cap in ms (refused before training).",
+)
+@click.option(
+    "--latency-resource",
+    "latency_resource",
+    default=None,
+    help="Ray custom resource of the node that times candidates [default: this machine].",
+)
 @click.option("--preset", default=None, help="Named preset (e.g. quick) or a .toml file.")
 @click.option("--dataset", default=None, help="fashion-mnist | cifar10 | cifar100 | folder.")
 @click.option("--data-dir", "data_dir", default=None, help="Directory of the data set.")
@@ -139,4 +177,6 @@ def build_config(options: dict[str, Any]) -> SearchConfig:
     if pins:
         source += " and the pin flags"
     space = SearchSpace.from_mapping(space_values, source)
+    if options.get("objectives") is not None:
+        values["objectives"] = tuple(name.strip() for name in options["objectives"].split(","))
     return SearchConfig(budget_macs=budget, space=space, b0=bool(options.get("b0")), **values)

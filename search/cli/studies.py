@@ -99,7 +99,8 @@ def best_command(study: str, storage: str, as_json: bool, final: bool) -> None:
                     {
                         "number": t.number,
                         "accuracy": t.values[0],
-                        "macs": int(t.values[1]),
+                        "macs": t.user_attrs.get(schema.MACS),
+                        "latency_ms": t.user_attrs.get(schema.LATENCY_MS),
                         "params": t.user_attrs.get(schema.PARAMS),
                         "stage": t.user_attrs.get(schema.STAGE),
                         "spec": t.user_attrs.get(schema.SPEC),

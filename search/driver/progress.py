@@ -104,7 +104,7 @@ def summary_table(trials: list[FrozenTrial], limit: int = 20) -> str:
     on_front = {t.number for t in pareto_front(trials)}
     lines = [
         f"{'':1} {'#':>4}  {'status':<11} {'stage':<6} {'accuracy':>8} {'MACs':>14} "
-        f"{'params':>11} {'epochs':>6}  spec"
+        f"{'params':>11} {'ms':>8} {'epochs':>6}  spec"
     ]
     for trial in summary_rows(trials, limit):
         if trial.state == TrialState.COMPLETE and trial.values:
@@ -115,10 +115,12 @@ def summary_table(trials: list[FrozenTrial], limit: int = 20) -> str:
             accuracy = "-"
         status = INTERRUPTED if is_interrupted(trial) else status_of(trial)
         attrs = trial.user_attrs
+        latency = attrs.get(schema.LATENCY_MS)
+        shown_ms = f"{latency:.3g}" if isinstance(latency, int | float) else "-"
         lines.append(
             f"{'*' if trial.number in on_front else ' ':1} {trial.number:>4}  "
             f"{status:<11} {attrs.get(schema.STAGE, '-'):<6} {accuracy:>8} "
-            f"{attrs.get(schema.MACS, 0):>14,} {attrs.get(schema.PARAMS, 0):>11,} "
+            f"{attrs.get(schema.MACS, 0):>14,} {attrs.get(schema.PARAMS, 0):>11,} {shown_ms:>8} "
             f"{attrs.get(schema.EPOCHS_RUN, 0):>6}  {attrs.get(schema.SPEC, '-')}"
         )
     shown = len(lines) - 1

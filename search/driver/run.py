@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from common.errors import UserError
 from search.config import SearchConfig
 from search.driver.executor import Executor, Resources, Work
+from search.driver.latency import check_latency_here, latency_measure
 from search.driver.progress import Progress, summary_table
 from search.driver.ray_session import driver_log
 from search.driver.searcher import STORAGE_ERRORS, StudySearcher
@@ -54,7 +55,7 @@ from search.study.database import (
 )
 from search.study.front import best_accuracy, pareto_front
 from search.study.lease import Lease, lease_times
-from search.study.schema import DIRECTIONS, METRIC_NAMES, Counts
+from search.study.schema import Counts, directions_for
 from search.study.urls import parse_url, sqlite_path
 from search.worker.faults import one_line
 from search.worker.trial import TrialSettings
@@ -111,15 +112,17 @@ def run_search(
     resources = resources_for(config)
     train, val, classes = _load_data(config)
     _check_budget(config, classes)
+    check_latency_here(config)
     existing = find_study(config.storage, config.study)
     if existing is not None:
-        check_compatible(existing, config.identity(), config.storage)
+        check_compatible(existing, config.identity(), config.storage, config.objectives)
 
     data_bytes = sum(t.images.numel() + t.labels.numel() * 8 for t in (train, val))
     planner = Planner(config, classes)
     searcher: StudySearcher | None = None
     interrupted = False
     with runner.session(config, resources, data_bytes, stream):
+        planner.measure = latency_measure(config)  # needs Ray's session for --latency-resource
         try:
             study, storage = _open_study(config, planner, existing is None, baseline)
             with Lease(storage, interval_s=renew_s, grace_s=lease_s) as lease:
@@ -273,7 +276,14 @@ def _load_data(config: SearchConfig) -> tuple[ImageData, ImageData, int]:
 
 def _check_budget(config: SearchConfig, classes: int) -> None:
     smallest = config.space.smallest_spec(classes)
-    macs = count_spec(smallest).macs
+    report = count_spec(smallest)
+    macs = report.macs
+    if config.budget_params is not None and report.params > config.budget_params:
+        raise UserError(
+            f"--budget-params {config.budget_params:,} is below the smallest network in the "
+            f"space ({report.params:,} parameters: {smallest.canonical()}); raise it or narrow "
+            "the space to cheaper options (--block standard, --expansion 1)"
+        )
     if macs > config.budget_macs:
         raise UserError(
             f"--budget-flops {config.budget_macs:.4g} is below the smallest network in the space "
@@ -305,7 +315,7 @@ def _open_study(
             study_name=config.study,
             storage=storage,
             sampler=sampler,
-            directions=list(DIRECTIONS),
+            directions=directions_for(config.objectives),
             load_if_exists=not created,
         )
     except optuna.exceptions.DuplicatedStudyError:
@@ -314,12 +324,12 @@ def _open_study(
         existing = ExistingStudy(
             config.study, tuple(d.name for d in study.directions), _wait_for_config(study)
         )
-        check_compatible(existing, config.identity(), config.storage)
+        check_compatible(existing, config.identity(), config.storage, config.objectives)
         return study, storage
     if created:
         from importlib.metadata import version
 
-        study.set_metric_names(METRIC_NAMES)
+        study.set_metric_names(list(config.objectives))
         study.set_user_attr(schema.CONFIG, config.identity())
         study.set_user_attr(schema.EFFNAS_VERSION, version("effnas"))
         if config.b0:

@@ -50,7 +50,14 @@ from search.study.ledger import (
     trial_seed,
     versions,
 )
-from search.study.schema import INFEASIBLE, INTERRUPTED, RUNNING, Counts
+from search.study.schema import (
+    INFEASIBLE,
+    INTERRUPTED,
+    RUNNING,
+    Counts,
+    cost_values,
+    objectives_of,
+)
 
 # what a database that cannot be written (full disk, lost server) raises through Optuna
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
@@ -116,6 +123,8 @@ class StudySearcher(Searcher):
         self.study = study
         self.planner = planner
         self.config = planner.config
+        # the study's own objectives (a final's companion study: accuracy and MACs)
+        self.objectives = objectives_of(study)
         self.listener = listener or (lambda event, info: None)
         self.lease = lease
         self.watch = watch
@@ -189,6 +198,8 @@ class StudySearcher(Searcher):
             "number": trial.number,
             "seed": seed,
             "stage": candidate.stage,
+            # the objective costs, known before training: what MO-ASHA ranks with accuracy
+            "costs": cost_values(trial.user_attrs, self.objectives),
         }
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
@@ -283,7 +294,8 @@ class StudySearcher(Searcher):
             trial.set_constraint("memory", 1.0)
         values = None
         if outcome.state == TrialState.COMPLETE:
-            values = [float(result["accuracy"]), int(trial.user_attrs[schema.MACS])]
+            costs = cost_values(trial.user_attrs, self.objectives)
+            values = [float(result["accuracy"]), *(costs or [])]
         frozen = self.study.tell(trial, values, state=outcome.state)
         if outcome.interrupted and requeues(trial.user_attrs):
             requeue(self.study, frozen, self.config.seed)
@@ -349,5 +361,8 @@ class StudySearcher(Searcher):
         }
         if candidate.constraint is not None:
             attrs[schema.CONSTRAINT] = candidate.constraint
+        if candidate.latency is not None:
+            attrs[schema.LATENCY_MS] = candidate.latency.median_ms
+            attrs[schema.LATENCY] = candidate.latency.to_dict()
         for key, value in attrs.items():
             trial.set_user_attr(key, value)

@@ -43,7 +43,12 @@ Two strategies:
   replays the same level.
 
 The budget is a hard constraint in every stage: MACs are counted from the spec before anything is
-trained, and nothing over budget ever trains.
+trained, and nothing over budget ever trains. ``--budget-params`` is one too, on the parameters
+counted from the same plan (the EfficientNet paper's memory constraint): a candidate above it is
+infeasible with the constraint "params". When latency is an objective or ``--latency-budget-ms``
+caps it, a candidate within those limits is timed (``space.latency``, once per network through
+the study's ``search.study.latency.LatencyCache``) before it trains; above the cap it is
+infeasible with the constraint "latency".
 """
 
 from __future__ import annotations
@@ -62,8 +67,10 @@ from search.config import SearchConfig
 from search.strategy.ranking import nsga_order
 from search.strategy.sampler import startup_trials
 from search.study import schema
+from search.study.latency import LatencyCache, Measure
 from search.study.schema import INFEASIBLE, Counts
 from space import ArchSpec, count_spec, fit_phi, resolve
+from space.latency import LatencyRecord, measure_latency
 from space.searchspace import CATEGORICAL, SearchSpace
 
 WAIT = "wait"
@@ -82,6 +89,7 @@ class Candidate:
     params: int
     stage: str
     constraint: str | None = None
+    latency: LatencyRecord | None = None  # measured when the search uses latency
 
 
 def stage_one_options(space: SearchSpace, classes: int, budget: int) -> SearchSpace:
@@ -120,9 +128,15 @@ def stage_one_options(space: SearchSpace, classes: int, budget: int) -> SearchSp
 class Planner:
     """Stage decisions and candidate construction for one search configuration."""
 
-    def __init__(self, config: SearchConfig, classes: int) -> None:
+    def __init__(
+        self, config: SearchConfig, classes: int, measure: Measure = measure_latency
+    ) -> None:
+        """``measure`` times a network when the search uses latency: here by default, or on
+        the node of ``--latency-resource`` (``search.driver.latency``)."""
         self.config = config
         self.classes = classes
+        self.measure = measure
+        self._caches: dict[int, LatencyCache] = {}
         self.stage1_quota = math.ceil(config.trials / 2)
         self.note: str | None = None  # why the search finished early, for the progress line
         space = config.space
@@ -222,6 +236,38 @@ class Planner:
 
     # ----- the candidate of one sampled trial ------------------------------------------------
     def candidate(self, trial: optuna.Trial, stage: str) -> Candidate:
+        """The network ``trial`` stands for in ``stage``, with every hard limit checked: the MAC
+        budget, then ``--budget-params`` (both counted from the plan), then the measured latency
+        against ``--latency-budget-ms``; all before anything trains."""
+        candidate = self._sampled(trial, stage)
+        if candidate.constraint is not None:
+            return candidate
+        limit = self.config.budget_params
+        if limit is not None and candidate.params > limit:
+            reason = f"{candidate.params:,} parameters > --budget-params {limit:,}"
+            excess = candidate.params / limit - 1
+            return self._infeasible(trial, candidate.spec, stage, "params", reason, excess)
+        if not self.config.uses_latency:
+            return candidate
+        record = self._cache(trial.study).latency(candidate.spec)
+        candidate = dataclasses.replace(candidate, latency=record)
+        cap = self.config.latency_budget_ms
+        if cap is not None and record.median_ms > cap:
+            reason = f"measured {record.median_ms:.4g} ms > --latency-budget-ms {cap:g}"
+            excess = record.median_ms / cap - 1
+            rejected = self._infeasible(trial, candidate.spec, stage, "latency", reason, excess)
+            return dataclasses.replace(rejected, latency=record)
+        return candidate
+
+    def _cache(self, study: optuna.Study) -> LatencyCache:
+        if study._study_id not in self._caches:
+            settings = self.config.latency_settings()
+            self._caches[study._study_id] = LatencyCache(study, settings, self.measure)
+        return self._caches[study._study_id]
+
+    def _sampled(self, trial: optuna.Trial, stage: str) -> Candidate:
+        """The sampled network fitted to its MAC level; infeasible when it breaks the compound
+        constraint or the MAC budget, or builds a network that trained already."""
         space = self.stage_one if stage in ("phi1", "scaled") else self.config.space
         sample = space.sample(trial, gamma_override=trial.user_attrs.get(schema.START_GAMMA))
         spec = ArchSpec.from_dict({"classes": self.classes, **sample.values})

@@ -1,12 +1,13 @@
-"""Multi-objective ranking of (accuracy up, MACs down) points: NSGA-II's order.
+"""Multi-objective ranking of (accuracy up, costs down) points: NSGA-II's order.
 
 Non-dominated sorting and crowding distance as in NSGA-II (Deb et al. 2002), the ranking that
 MO-ASHA (Schmucker et al. 2021, "Multi-objective Asynchronous Successive Halving") promotes by.
 Points are ranked by front (0 = not dominated by any other point), then within a front by
 crowding distance, largest first (the front's two ends have infinite distance, so the cheapest
 and the most accurate point of a front come first), then by accuracy, MACs and input order, so
-the order is total and deterministic. Crowding is measured on accuracy and log2(MACs), because
-MAC levels spread over orders of magnitude and the search samples them on a log scale.
+the order is total and deterministic. Crowding is measured on accuracy and log2 of each cost
+(MACs, latency), because costs spread over orders of magnitude and the search samples them on a
+log scale. Points have two or three objectives (``--objectives``).
 
 Pure functions on plain tuples: the scheduler (rung decisions) and the planner (stage-2 parents)
 both use them, and they are unit-tested without Ray or a study. Dominance is the study's own
@@ -40,14 +41,15 @@ def front_ranks(points: Sequence[Point]) -> list[int]:
 def crowding_distances(points: Sequence[Point], ranks: Sequence[int]) -> list[float]:
     """NSGA-II crowding distance of each point within its own front (inf at the front's ends)."""
     distance = [0.0] * len(points)
-    coordinates = [(p[0], math.log2(max(p[1], 1.0))) for p in points]
+    coordinates = [(p[0], *(math.log2(max(c, 1e-9)) for c in p[1:])) for p in points]
+    axes = range(len(points[0])) if points else range(0)
     for rank in set(ranks):
         members = [i for i, r in enumerate(ranks) if r == rank]
         if len(members) <= 2:
             for i in members:
                 distance[i] = math.inf
             continue
-        for axis in (0, 1):
+        for axis in axes:
             ordered = sorted(members, key=lambda i: coordinates[i][axis])
             span = coordinates[ordered[-1]][axis] - coordinates[ordered[0]][axis]
             distance[ordered[0]] = distance[ordered[-1]] = math.inf
@@ -60,17 +62,18 @@ def crowding_distances(points: Sequence[Point], ranks: Sequence[int]) -> list[fl
 
 
 def nsga_order(points: Sequence[Point]) -> list[int]:
-    """Indices of ``points``, best first: front, crowding (largest first), accuracy, MACs, index."""
+    """Indices of ``points``, best first: front, crowding (largest first), accuracy, costs,
+    index."""
     ranks = front_ranks(points)
     crowding = crowding_distances(points, ranks)
     return sorted(
         range(len(points)),
-        key=lambda i: (ranks[i], -crowding[i], -points[i][0], points[i][1], i),
+        key=lambda i: (ranks[i], -crowding[i], -points[i][0], tuple(points[i][1:]), i),
     )
 
 
 def hypervolume(points: Sequence[Point], chance: float, budget: float, smallest: float) -> float:
-    """The normalised area that ``points`` dominate above the reference (chance, budget).
+    """The normalised area that (accuracy, MACs) ``points`` dominate above (chance, budget).
 
     Accuracy is normalised to ``(accuracy - chance) / (1 - chance)`` and MACs on a log scale to
     ``log(budget / macs) / log(budget / smallest)`` (0 at the budget, 1 at the smallest network of

@@ -17,9 +17,10 @@ project's trials, and what this module changes:
 
 :class:`ObservedSampler` therefore shows TPE each trial stopped by the scheduler (status "pruned"
 with its "last_accuracy" attr) as an *observation*: a COMPLETE trial with values
-``[last_accuracy, macs]``. It then takes part in the non-dominated split like any result, ranked by
-the accuracy it reached when it was stopped, a conservative (low) estimate of its final accuracy,
-not as the worst possible result. Over-budget candidates carry a constraint set by the planner,
+``[last_accuracy, *costs]`` (its MACs and/or measured latency, as the study's objectives say).
+It then takes part in the non-dominated split like any result, ranked by the accuracy it reached
+when it was stopped, a conservative (low) estimate of its final accuracy, not as the worst
+possible result. Over-budget candidates carry a constraint set by the planner,
 so they stay in TPE's infeasible group; older infeasible trials without one (studies written
 before this module) are hidden from TPE. Running trials are still seen through ``constant_liar``
 (TPE puts them in the bad set so parallel workers don't sample the same point). Nothing is
@@ -37,7 +38,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from search.study import schema
-from search.study.schema import INFEASIBLE, PRUNED
+from search.study.schema import DEFAULT_OBJECTIVES, INFEASIBLE, PRUNED, cost_values, objectives_of
 
 SAMPLERS: tuple[str, ...] = ("tpe", "random", "gp")
 MAX_STARTUP = 10  # Optuna's default n_startup_trials
@@ -80,7 +81,9 @@ def startup_trials(trials: int | None) -> int:
     return MAX_STARTUP if trials is None else max(4, min(MAX_STARTUP, trials // 3))
 
 
-def observed(trial: FrozenTrial) -> FrozenTrial | None:
+def observed(
+    trial: FrozenTrial, objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
+) -> FrozenTrial | None:
     """How the sampler sees one trial: itself, an early-stopped trial as an observation, or
     ``None`` for an infeasible trial without a constraint (hidden)."""
     if trial.state != TrialState.PRUNED:
@@ -88,14 +91,14 @@ def observed(trial: FrozenTrial) -> FrozenTrial | None:
     attrs = trial.user_attrs
     if attrs.get(schema.STATUS) == INFEASIBLE and not trial.constraints:
         return None
-    accuracy, macs = attrs.get(schema.LAST_ACCURACY), attrs.get(schema.MACS)
-    if attrs.get(schema.STATUS) != PRUNED or not _number(accuracy) or not _number(macs):
+    accuracy, costs = attrs.get(schema.LAST_ACCURACY), cost_values(attrs, objectives)
+    if attrs.get(schema.STATUS) != PRUNED or not _number(accuracy) or costs is None:
         return trial
     return FrozenTrial(
         number=trial.number,
         state=TrialState.COMPLETE,
         value=None,
-        values=[float(accuracy), float(macs)],
+        values=[float(accuracy), *costs],
         datetime_start=trial.datetime_start,
         datetime_complete=trial.datetime_complete,
         params=trial.params,
@@ -113,6 +116,7 @@ class _ObservedStudy:
 
     def __init__(self, study: optuna.Study) -> None:
         self._study = study
+        self._objectives = objectives_of(study)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
@@ -124,7 +128,7 @@ class _ObservedStudy:
         use_cache: bool = False,
     ) -> list[FrozenTrial]:
         trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=use_cache)
-        seen = (observed(t) for t in trials)
+        seen = (observed(t, self._objectives) for t in trials)
         return [t for t in seen if t is not None and (states is None or t.state in states)]
 
     def get_trials(

@@ -15,9 +15,11 @@ distance as the tie-break inside a front (``search.strategy.ranking``). A trial 
 
 Otherwise it is stopped (the study stores it PRUNED with its last accuracy and epoch).
 
-The MACs of a trial are counted from its config: the searcher puts the canonical spec in Ray's
-config (``config["spec"]``) and counting is exact and takes microseconds (``space.count_spec``),
-so nothing has to travel in the results. Trials without a spec or an accuracy are left alone.
+The costs of a trial come from its config: the searcher puts the candidate's objective costs in
+Ray's config (``config["costs"]``: MACs, latency or both, in the study's objective order, all
+known before training), so nothing has to travel in the results; a config with a spec but no
+costs is ranked by MACs, counted from ``config["spec"]`` (exact, microseconds,
+``space.count_spec``). Trials without either, or without an accuracy, are left alone.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ TIME_ATTR = "epoch"
 
 
 class ParetoASHA(FIFOScheduler):
-    """MO-ASHA over (accuracy, MACs) with one bracket; see the module docstring."""
+    """MO-ASHA over (accuracy, *costs) with one bracket; see the module docstring."""
 
     def __init__(
         self,
@@ -65,21 +67,21 @@ class ParetoASHA(FIFOScheduler):
             self.milestones.append(math.ceil(milestone - 1e-9))
             milestone *= reduction_factor
         self.rungs: dict[int, dict[str, Point]] = {m: {} for m in self.milestones}
-        self._macs: dict[str, int] = {}
+        self._costs: dict[str, tuple[float, ...]] = {}
         self.stopped: list[str] = []
 
     # ----- Ray's TrialScheduler interface ---------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
-        return True  # metric and mode are fixed: accuracy up, MACs down
+        return True  # metric and mode are fixed: accuracy up, costs down
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         return self.decide(trial.trial_id, trial.config, result)
 
     def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> None:
-        self._macs.pop(trial.trial_id, None)
+        self._costs.pop(trial.trial_id, None)
 
     def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
-        self._macs.pop(trial.trial_id, None)
+        self._costs.pop(trial.trial_id, None)
 
     def debug_string(self) -> str:
         rungs = ", ".join(f"epoch {m}: {len(self.rungs[m])} trials" for m in self.milestones)
@@ -97,8 +99,8 @@ class ParetoASHA(FIFOScheduler):
     def decide(self, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> str:
         """CONTINUE or STOP for one result of one trial (pure bookkeeping; unit-tested)."""
         epoch, accuracy = result.get(self.time_attr), result.get(self._metric)
-        macs = self._macs_of(trial_id, config)
-        if epoch is None or accuracy is None or macs is None:
+        costs = self._costs_of(trial_id, config)
+        if epoch is None or accuracy is None or costs is None:
             return TrialScheduler.CONTINUE
         if epoch >= self.max_t:
             return TrialScheduler.STOP  # done: Ray's ASHA stops at max_t too
@@ -106,7 +108,7 @@ class ParetoASHA(FIFOScheduler):
         if rung is None:
             return TrialScheduler.CONTINUE
         recorded = self.rungs[rung]
-        point = (float(accuracy), float(macs))
+        point = (float(accuracy), *costs)
         keep = self.keeps(point, list(recorded.values()))
         recorded[trial_id] = point
         if keep:
@@ -129,13 +131,16 @@ class ParetoASHA(FIFOScheduler):
                 return None if trial_id in self.rungs[milestone] else milestone
         return None
 
-    def _macs_of(self, trial_id: str, config: dict[str, Any]) -> int | None:
-        if trial_id not in self._macs:
-            spec = config.get("spec")
-            if not isinstance(spec, str):
+    def _costs_of(self, trial_id: str, config: dict[str, Any]) -> tuple[float, ...] | None:
+        if trial_id not in self._costs:
+            costs, spec = config.get("costs"), config.get("spec")
+            if isinstance(costs, list | tuple) and costs:
+                self._costs[trial_id] = tuple(float(c) for c in costs)
+            elif isinstance(spec, str):
+                self._costs[trial_id] = (float(count_spec(ArchSpec.parse(spec)).macs),)
+            else:
                 return None
-            self._macs[trial_id] = count_spec(ArchSpec.parse(spec)).macs
-        return self._macs[trial_id]
+        return self._costs[trial_id]
 
 
 def make_scheduler(epochs: int) -> ParetoASHA:

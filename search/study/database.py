@@ -34,7 +34,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from common.errors import UserError
-from search.study.schema import CONFIG, DIRECTIONS, is_final_study
+from search.study.schema import CONFIG, DEFAULT_OBJECTIVES, directions_for, is_final_study
 from search.study.urls import mask_url, parse_url, scrub, sqlite_path
 
 DEFAULT_STORAGE = "sqlite:///search.db"  # the storage of every command that takes --storage
@@ -201,14 +201,23 @@ def _direction_name(value: Any) -> str:
     return text.rsplit(".", 1)[-1]
 
 
-def check_compatible(existing: ExistingStudy, config: dict[str, Any], storage_url: str) -> None:
-    """Refuse to merge a different objective or search configuration into an existing study."""
-    wanted = tuple(d.name for d in DIRECTIONS)
+def check_compatible(
+    existing: ExistingStudy,
+    config: dict[str, Any],
+    storage_url: str,
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES,
+) -> None:
+    """Refuse to merge different objectives or a different search configuration into an
+    existing study (the objectives themselves are in the configuration too, when not the
+    default, so ``accuracy,macs`` and ``accuracy,latency`` differ although their directions
+    agree)."""
+    wanted = tuple(d.name for d in directions_for(objectives))
     if existing.directions != wanted:
         raise UserError(
             f"study {existing.name!r} in {mask_url(storage_url)} has objective directions "
-            f"{list(existing.directions)}, not {list(wanted)} (maximise accuracy, minimise "
-            "MACs); pass a new --study name"
+            f"{list(existing.directions)}, not {list(wanted)} (--objectives "
+            f"{','.join(objectives)}); resume it with its own --objectives or pass a new "
+            "--study name"
         )
     shown = config_changes(existing.config or {}, config)
     if shown:

@@ -1,7 +1,9 @@
-"""The accuracy-vs-MACs Pareto front (maximise accuracy, minimise MACs): the one definition.
+"""The Pareto front (maximise accuracy, minimise each cost): the one definition.
 
+A point is ``(accuracy, *costs)``: ``(accuracy, MACs)`` by default, ``(accuracy, latency)`` or
+``(accuracy, MACs, latency)`` as ``--objectives`` chooses (``search.study.schema``).
 Standard Pareto dominance as in Optuna's multi-objective ``study.best_trials`` (Deb et al.,
-NSGA-II): ``a`` dominates ``b`` when ``a`` is at least as good in both objectives and strictly
+NSGA-II): ``a`` dominates ``b`` when ``a`` is at least as good in every objective and strictly
 better in one. Consequences, chosen deliberately and tested:
 
 * exact duplicates (equal accuracy *and* equal MACs) do not dominate each other, so when one is
@@ -23,7 +25,7 @@ from typing import Any, Protocol, TypeVar, overload
 
 from optuna.trial import FrozenTrial, TrialState
 
-Point = tuple[float, float]  # (accuracy, MACs)
+Point = tuple[float, ...]  # (accuracy, *costs), e.g. (accuracy, MACs)
 
 
 class Numbered(Protocol):
@@ -37,15 +39,16 @@ T = TypeVar("T", bound=Numbered)
 
 
 def dominates(a: Point, b: Point) -> bool:
-    """``a`` is no worse than ``b`` in accuracy and MACs and strictly better in one."""
-    return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
+    """``a`` is no worse than ``b`` in accuracy and every cost and strictly better in one."""
+    no_worse = a[0] >= b[0] and all(x <= y for x, y in zip(a[1:], b[1:], strict=True))
+    return no_worse and (a[0] > b[0] or any(x < y for x, y in zip(a[1:], b[1:], strict=True)))
 
 
 def trial_point(trial: FrozenTrial) -> Point | None:
-    """The (accuracy, MACs) of a COMPLETE trial with values; None for every other trial."""
+    """The (accuracy, *costs) of a COMPLETE trial with values; None for every other trial."""
     if trial.state != TrialState.COMPLETE or not trial.values:
         return None
-    return (trial.values[0], trial.values[1])
+    return tuple(trial.values)
 
 
 @overload
@@ -59,18 +62,21 @@ def pareto_front(items: Iterable[T], point: Callable[[T], Point | None]) -> list
 def pareto_front(
     items: Iterable[Any], point: Callable[[Any], Point | None] = trial_point
 ) -> list[Any]:
-    """The non-dominated items, ordered by MACs, then accuracy down, then number.
+    """The non-dominated items, ordered by costs, then accuracy down, then number.
 
-    ``point`` gives an item's (accuracy, MACs), or None for an item that is not measured (it
+    ``point`` gives an item's (accuracy, *costs), or None for an item that is not measured (it
     neither joins nor blocks the front); by default the items are Optuna trials.
-    O(n log n): after sorting by (MACs ascending, accuracy descending) an item is on the front
-    iff its accuracy beats every item with fewer MACs, or ties the best accuracy seen at the same
-    MACs (duplicates). :func:`dominates` is the reference definition it agrees with.
+    Two objectives, O(n log n): after sorting by (cost ascending, accuracy descending) an item is
+    on the front iff its accuracy beats every item with a lower cost, or ties the best accuracy
+    seen at the same cost (duplicates). Three or more: each item checked against the others by
+    :func:`dominates`, the reference definition both agree with.
     """
     measured = sorted(
         ((p, item) for item in items if (p := point(item)) is not None),
-        key=lambda pair: (pair[0][1], -pair[0][0], pair[1].number),
+        key=lambda pair: (pair[0][1:], -pair[0][0], pair[1].number),
     )
+    if any(len(p) != 2 for p, _ in measured):
+        return [item for p, item in measured if not any(dominates(q, p) for q, _ in measured)]
     front: list[Any] = []
     best_before = float("-inf")  # best accuracy among items with strictly fewer MACs
     for _, same_macs in groupby(measured, key=lambda pair: pair[0][1]):

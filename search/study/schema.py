@@ -1,11 +1,15 @@
 """The study schema: what `search run` stores in an Optuna study and everyone else reads back.
 
-Objectives are the trial values ``[accuracy, macs]`` (accuracy maximised, MACs minimised), set on
-COMPLETE trials only; everything else lives in user attrs under the keys below. Optuna's states
-do not say enough, so a "status" attr tells the two kinds of PRUNED apart (:data:`PRUNED` =
-stopped early by the scheduler, :data:`INFEASIBLE` = over budget and never trained), and a FAIL
-trial whose "fail_reason" is :data:`INTERRUPTED` was stopped by the search itself (Ctrl-C,
-SIGTERM, a dead driver) and is re-queued with the same params (``search.study.ledger``).
+Objectives are the trial values ``[accuracy, *costs]`` (accuracy maximised, each cost minimised),
+set on COMPLETE trials only: by default ``[accuracy, macs]``; ``--objectives`` may choose
+``accuracy,latency`` or ``accuracy,macs,latency`` (:data:`OBJECTIVE_SETS`), which the study
+keeps as its metric names. A cost is known before training and kept in a trial attr
+(:data:`COST_ATTRS`), so the value told to Optuna is always the attr. Everything else lives in
+user attrs under the keys below. Optuna's states do not say enough, so a "status" attr tells
+the two kinds of PRUNED apart (:data:`PRUNED` = stopped early by the scheduler,
+:data:`INFEASIBLE` = over budget and never trained), and a FAIL trial whose "fail_reason" is
+:data:`INTERRUPTED` was stopped by the search itself (Ctrl-C, SIGTERM, a dead driver) and is
+re-queued with the same params (``search.study.ledger``).
 """
 
 from __future__ import annotations
@@ -17,11 +21,18 @@ from optuna.trial import FrozenTrial, TrialState
 
 # ----- objectives ------------------------------------------------------------------------------
 DIRECTIONS = (optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE)
-METRIC_NAMES = ["accuracy", "macs"]
+METRIC_NAMES = ["accuracy", "macs"]  # the default objectives (and those of older studies)
+OBJECTIVE_SETS: tuple[tuple[str, ...], ...] = (
+    ("accuracy", "macs"),
+    ("accuracy", "latency"),
+    ("accuracy", "macs", "latency"),
+)
+DEFAULT_OBJECTIVES = OBJECTIVE_SETS[0]
 
 # ----- study user attrs ------------------------------------------------------------------------
 CONFIG = "config"  # the search's identity (SearchConfig.identity): a resume must match it
 EFFNAS_VERSION = "effnas_version"  # the effnas version that created the study
+LATENCY_PREFIX = "latency:"  # + "<spec_id>:<device>:b<batch>:<backend>": one measured network
 
 # ----- trial user attrs: the candidate, written when the trial starts --------------------------
 SPEC = "spec"  # the candidate's canonical ArchSpec string
@@ -30,6 +41,8 @@ SPEC_ID = "spec_id"  # a stable id of the network the spec builds (ArchSpec.spec
 BLOCK = "block"  # the block kind of the spec
 MACS = "macs"  # the network's MACs (the second objective, known before training)
 PARAMS = "params"  # the network's parameter count
+LATENCY_MS = "latency_ms"  # its measured median latency (an objective or limit, when used)
+LATENCY = "latency"  # that measurement's record (space.latency.LatencyRecord.to_dict)
 STAGE = "stage"  # which part of the search asked for it: "phi1", "scaled" or "joint"
 SEED = "seed"  # the per-trial training seed (search.study.ledger.trial_seed)
 VERSIONS = "versions"  # package versions of the driver, so a result can be replayed
@@ -77,6 +90,28 @@ PROXY_ACCURACY = "proxy_accuracy"  # the searched trial's short-trial validation
 TEST_CORRECT = "test_correct"  # test images the final network classified correctly
 TEST_IMAGES = "test_images"  # test images it was evaluated on (the whole test split)
 TRAIN_IMAGES = "train_images"  # training images it was trained on
+
+
+COST_ATTRS = {"macs": MACS, "latency": LATENCY_MS}  # objective -> the trial attr holding it
+
+
+def directions_for(objectives: tuple[str, ...]) -> list[optuna.study.StudyDirection]:
+    """Maximise accuracy, minimise every cost."""
+    return [DIRECTIONS[0], *(DIRECTIONS[1] for _ in objectives[1:])]
+
+
+def objectives_of(study: optuna.Study) -> tuple[str, ...]:
+    """The objectives a study was created with (its metric names; older studies: the default)."""
+    names = tuple(study.metric_names or ())
+    return names if names in OBJECTIVE_SETS else DEFAULT_OBJECTIVES
+
+
+def cost_values(attrs: dict[str, object], objectives: tuple[str, ...]) -> list[float] | None:
+    """The costs of a trial in ``objectives`` order, from its attrs; None when one is missing."""
+    costs = [attrs.get(COST_ATTRS[name]) for name in objectives[1:]]
+    if not all(isinstance(c, int | float) and not isinstance(c, bool) for c in costs):
+        return None
+    return [float(c) for c in costs]  # type: ignore[arg-type]
 
 
 def final_study_name(study: str) -> str:

@@ -118,6 +118,12 @@ CASES: list[tuple[str, str]] = [
     (f"{RUN} --device tpu", "unknown device 'tpu'"),
     (f"{RUN} --strategy greedy", "unknown strategy 'greedy'"),
     (f"{RUN} --budget-flops 1e6", "below the smallest network"),
+    (f"{RUN} --budget-params 1e12", "pass --budget-params as a number in [1, 1e+10]"),
+    (f"{RUN} --budget-params 1000", "--budget-params 1,000 is below the smallest network"),
+    (f"{RUN} --objectives accuracy,speed", "unknown --objectives 'accuracy,speed'"),
+    (f"{RUN} --objectives accuracy,latency --latency-batch 0", "latency_batch=0 is out of range"),
+    (f"{RUN} --latency-budget-ms nan", "latency_budget_ms=nan is not a finite number"),
+    (f"{RUN} --latency-budget-ms 1 --latency-backend tvm", "choose --latency-backend from"),
     (f"run --storage {{url}} --study {STUDY} --budget-flops 4e8", "different configuration"),
     # presets: unknown, wrong types, broken files
     ("run --storage {url} --preset nosuch", "unknown --preset 'nosuch'"),

@@ -60,6 +60,16 @@ def test_budget_is_required() -> None:
         ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
         ({"gpus_per_trial": 0.5, "device": "cpu"}, "--gpus-per-trial > 0 needs"),
         ({"budget_macs": -5}, "not a positive number"),
+        ({"budget_params": 0}, "budget_params=0 is out of range"),
+        ({"objectives": ("accuracy", "speed")}, "unknown --objectives 'accuracy,speed'; choose"),
+        ({"objectives": ("macs", "accuracy")}, "accuracy,macs | accuracy,latency | accuracy,"),
+        ({"latency_device": "npu"}, "choose --latency-device from {cpu, cuda}"),
+        ({"latency_batch": 0}, "latency_batch=0 is out of range"),
+        ({"latency_backend": "tvm"}, "choose --latency-backend from {torch, onnxruntime}"),
+        ({"latency_budget_ms": 0}, "pass --latency-budget-ms as a number in (0, 3.6e+06]"),
+        ({"latency_resource": " "}, "--latency-resource ' ' must name a Ray custom resource"),
+        ({"budget_params": 1e11}, "pass --budget-params as a number in [1, 1e+10]"),
+        ({"budget_params": float("nan")}, "budget_params=nan is not a finite number"),
     ],
 )
 def test_config_errors(changes: dict, message: str) -> None:
@@ -73,6 +83,28 @@ def test_identity_ignores_operational_settings() -> None:
     other = SearchConfig(budget_macs=3e8, trials=50, concurrency=4, device="cpu")
     assert base.identity() == other.identity()
     assert base.identity() != SearchConfig(budget_macs=3e8, epochs=9).identity()
+    limited = SearchConfig(budget_macs=3e8, budget_params=5e6)
+    assert limited.budget_params == 5_000_000 and limited.identity()["budget_params"] == 5_000_000
+    assert base.identity()["budget_params"] is None  # as in studies written before the flag
+    # objectives and latency settings join the identity only when used, so older studies resume
+    assert "objectives" not in base.identity() and "latency" not in base.identity()
+    timed = SearchConfig(budget_macs=3e8, objectives=("accuracy", "latency"), latency_batch=4)
+    assert timed.uses_latency and timed.identity()["objectives"] == ["accuracy", "latency"]
+    assert timed.identity()["latency"] == {
+        "device": "cpu",
+        "batch": 4,
+        "backend": "torch",
+        "threads": 1,
+        "warmup": 5,
+        "repeats": 20,
+        "budget_ms": None,
+        "resource": None,
+    }
+    capped = SearchConfig(budget_macs=3e8, latency_budget_ms=2.5)
+    assert capped.uses_latency and "objectives" not in capped.identity()
+    assert capped.identity()["latency"]["budget_ms"] == 2.5
+    flags = build_config({"budget_flops": 3e8, "objectives": "accuracy, macs,latency"})
+    assert flags.objectives == ("accuracy", "macs", "latency")
 
 
 def test_the_space_file_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,3 +67,17 @@ def test_best_accuracy_reads_complete_trials_only() -> None:
     assert best_accuracy([]) is None
     trials = [trial(0, 0.6, 100, TrialState.COMPLETE), trial(1, 0.0, 50, TrialState.PRUNED)]
     assert best_accuracy(trials) == 0.6
+
+
+def test_three_objectives_use_the_same_dominance_over_accuracy_macs_and_latency() -> None:
+    assert dominates((0.8, 100, 2.0), (0.8, 100, 3.0))  # only faster
+    assert not dominates((0.8, 100, 3.0), (0.8, 200, 2.0))  # fewer MACs, but slower
+    points = [(0.8, 100, 3.0), (0.8, 200, 2.0), (0.7, 200, 3.0), (0.9, 300, 5.0), (0.8, 100, 3.0)]
+    made = []
+    for number, (accuracy, macs, ms) in enumerate(points):
+        item = create_trial(state=TrialState.COMPLETE, values=[accuracy, macs, ms])
+        item.number = number
+        made.append(item)
+    # 2 is dominated by 0 (more accurate, fewer MACs, as fast); 0 and 4 are duplicates
+    assert [t.number for t in pareto_front(made)] == [0, 4, 1, 3]
+    assert trial_point(made[1]) == (0.8, 200, 2.0)

@@ -79,6 +79,73 @@ def test_a_tiny_search_runs_inline_stores_every_trial_and_resumes(
     assert trials[2].user_attrs["spec"] not in {t.user_attrs["spec"] for t in trials[:2]}
 
 
+def test_the_parameter_budget_rejects_before_training_and_the_study_remembers_it(
+    tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from search.cli import main
+
+    # standard and se at expansion 1 have 800,082 and 881,764 parameters, expansion 2 more
+    config = _config(tiny_args, tmp_path, "--trials", "2", "--budget-params", "1e6")
+    summary = run_search(config, io.StringIO(), executor="inline")
+    assert summary.counts.complete == 2
+    trials = _trials(config)
+    for trial in trials:
+        if trial.state == TrialState.COMPLETE:
+            assert trial.user_attrs["params"] <= 1_000_000
+        else:  # rejected by counting: never trained
+            assert trial.user_attrs["status"] == "infeasible" and "params" in trial.constraints
+            assert trial.user_attrs["constraint"].endswith("> --budget-params 1,000,000")
+            assert "epochs_run" not in trial.user_attrs
+    db = tmp_path / "search.db"
+    before = db.read_bytes()
+    flags = [*tiny_args, "--device", "cpu", "--study", "inline", "--trials", "3"]
+    flags += ["--storage", f"sqlite:///{db}", "--budget-params", "2e6"]
+    capsys.readouterr()
+    assert main(["run", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "budget_params: 1000000 -> 2000000" in err, err
+    assert db.read_bytes() == before and len(_trials(config)) == len(trials)
+
+
+def test_latency_as_an_objective_is_measured_once_per_network_and_remembered(
+    tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from search.cli import main
+    from search.study.latency import stored_latencies
+
+    config = _config(tiny_args, tmp_path, "--trials", "2", "--objectives", "accuracy,latency")
+    summary = run_search(config, io.StringIO(), executor="inline")
+    assert summary.counts.complete == 2
+    study = optuna.load_study(study_name=config.study, storage=config.storage)
+    assert study.metric_names == ["accuracy", "latency"] and len(study.directions) == 2
+    measured = stored_latencies(study.user_attrs)
+    for trial in _trials(config):
+        attrs = trial.user_attrs
+        record = attrs["latency"]
+        assert trial.values == [attrs["accuracy_per_epoch"][-1], attrs["latency_ms"]]
+        assert record["median_ms"] == attrs["latency_ms"] > 0
+        assert (record["device"], record["batch"], record["threads"]) == ("cpu", 1, 1)
+        assert record["backend"] == "torch" and record["versions"]["torch"]
+        assert measured[f"latency:{attrs['spec_id']}:cpu:b1:torch"] == record
+    assert len(measured) == len({t.user_attrs["spec_id"] for t in _trials(config)})
+    db = tmp_path / "search.db"
+    before = db.read_bytes()
+    flags = [*tiny_args, "--device", "cpu", "--study", "inline", "--trials", "3"]
+    flags += ["--storage", f"sqlite:///{db}"]
+    for objectives, fragment in (
+        ("accuracy,macs", "objectives: ['accuracy', 'latency'] -> None"),
+        (
+            "accuracy,macs,latency",
+            "directions ['MAXIMIZE', 'MINIMIZE'], not ['MAXIMIZE', 'MINIMIZE', 'MINIMIZE']",
+        ),
+    ):
+        capsys.readouterr()
+        assert main(["run", *flags, "--objectives", objectives]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and fragment in err, err
+    assert db.read_bytes() == before
+
+
 def test_a_trial_error_is_that_trials_fail_and_the_search_goes_on(
     tmp_path: Path, tiny_args: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

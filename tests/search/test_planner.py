@@ -85,6 +85,58 @@ def test_share_zero_is_the_phi_0_network_and_over_budget_options_never_train(
     assert candidate.spec.phi > 0 and 0.85 * 25_000_000 < candidate.macs <= 25_000_000
 
 
+def test_the_parameter_budget_is_a_hard_limit_counted_before_training(
+    study: optuna.Study,
+) -> None:
+    plan = planner(budget_params=1_000_000)
+    study.enqueue_trial({"block": "se", "expansion": 2, "se_ratio": 4, "target_share": 0.0})
+    study.enqueue_trial({"block": "se", "expansion": 1, "se_ratio": 4, "target_share": 0.0})
+    over = study.ask()
+    candidate = plan.candidate(over, "joint")
+    assert candidate.params == 1_494_910 == count_spec(candidate.spec).params
+    assert candidate.constraint == "1,494,910 parameters > --budget-params 1,000,000"
+    study.tell(over, state=TrialState.PRUNED)
+    assert study.trials[0].constraints["params"] == pytest.approx(0.49491)
+    within = plan.candidate(study.ask(), "joint")
+    assert candidate.macs == 20_095_776  # the MAC budget alone would let both train
+    assert within.constraint is None and within.params == 881_764
+
+
+def test_the_latency_budget_rejects_a_timed_candidate_before_training(
+    study: optuna.Study,
+) -> None:
+    from space.latency import LatencyRecord, LatencySettings
+
+    timed: list[str] = []
+
+    def measure(spec: ArchSpec, settings: LatencySettings) -> LatencyRecord:
+        timed.append(spec.spec_id)
+        ms = 1.0 if spec.block == "standard" else 3.0  # a fake clock: SE is slow
+        return LatencyRecord(ms, 0.02, "cpu", 1, 1, "torch", 20, (("torch", "x"),), 0.1)
+
+    config = SearchConfig(
+        budget_macs=100_000_000,
+        space=SPACE,
+        trials=8,
+        objectives=("accuracy", "latency"),
+        latency_budget_ms=2.0,
+    )
+    plan = Planner(config, classes=10, measure=measure)
+    for block in ("se", "standard", "standard"):
+        extra = {"se_ratio": 4} if block == "se" else {}
+        study.enqueue_trial({"block": block, "expansion": 1, "target_share": 0.0, **extra})
+    slow = study.ask()
+    candidate = plan.candidate(slow, "joint")
+    assert candidate.constraint == "measured 3 ms > --latency-budget-ms 2"
+    assert candidate.latency is not None and candidate.latency.median_ms == 3.0
+    study.tell(slow, state=TrialState.PRUNED)
+    assert study.trials[0].constraints["latency"] == pytest.approx(0.5)
+    fast = plan.candidate(study.ask(), "joint")
+    assert fast.constraint is None and fast.latency is not None and fast.latency.median_ms == 1.0
+    again = plan.candidate(study.ask(), "joint")  # the same network: read from the study
+    assert again.latency == fast.latency and len(timed) == 2
+
+
 def test_a_new_joint_study_opens_at_the_cheapest_network_and_spread_shares(
     study: optuna.Study,
 ) -> None:

@@ -67,3 +67,16 @@ def test_hypervolume_of_hand_computed_fronts() -> None:
     assert hv([(1.0, 16e6)]) == 0.0 and hv([(0.55, 0.5e6)]) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="smallest < budget"):
         hypervolume([(0.5, 1.0)], chance=0.1, budget=1.0, smallest=2.0)
+
+
+def test_three_objective_points_rank_and_crowd_on_every_axis() -> None:
+    points = [
+        (0.80, 100e6, 4.0),  # 0 front 0
+        (0.70, 40e6, 8.0),  # 1 front 0: cheaper in MACs, slower
+        (0.70, 40e6, 2.0),  # 2 front 0 and dominates 1
+        (0.60, 50e6, 9.0),  # 3 dominated by 1 and 2
+    ]
+    assert front_ranks(points) == [0, 1, 0, 2]
+    distance = crowding_distances(points, front_ranks(points))
+    assert all(math.isinf(d) for d in distance)  # fronts of at most two points
+    assert nsga_order(points) == [0, 2, 1, 3]

@@ -55,6 +55,17 @@ def test_observed_view_of_each_kind_of_trial() -> None:
     assert marked is not None and marked.state == TrialState.PRUNED  # TPE's infeasible group
 
 
+def test_an_early_stopped_trial_shows_its_latency_when_latency_is_an_objective() -> None:
+    stopped = pruned(0.5, 0.6, 1000)
+    stopped.user_attrs["latency_ms"] = 3.5
+    seen = observed(stopped, ("accuracy", "macs", "latency"))
+    assert seen is not None and seen.values == [0.6, 1000.0, 3.5]
+    seen = observed(stopped, ("accuracy", "latency"))
+    assert seen is not None and seen.values == [0.6, 3.5]
+    untimed = observed(pruned(0.5, 0.6, 1000), ("accuracy", "latency"))
+    assert untimed is not None and untimed.state == TrialState.PRUNED  # nothing to show
+
+
 def study_with_good_pruned_trials(path: Path, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
     """Completed trials near x = 0.1 are mediocre and expensive; trials stopped early near
     x = 0.9 were cheaper *and* more accurate when stopped; over-budget candidates sit at 0.5."""

@@ -87,3 +87,14 @@ def test_trials_without_a_spec_or_accuracy_are_left_alone() -> None:
     assert mo.decide("x", {}, result(1, 0.1)) == TrialScheduler.CONTINUE
     assert mo.decide("y", {"spec": CHEAP.canonical()}, {"epoch": 1}) == TrialScheduler.CONTINUE
     assert mo.rungs[1] == {}
+
+
+def test_costs_in_the_config_rank_three_objectives() -> None:
+    """With ``--objectives accuracy,macs,latency`` the searcher puts both costs in the config:
+    a less accurate trial that is faster is not dominated, one slower and as large is."""
+    mo = make_scheduler(5)
+    config = {"spec": BIG.canonical()}
+    assert mo.decide("a", {**config, "costs": [1e7, 5.0]}, result(1, 0.8)) == "CONTINUE"
+    assert mo.decide("b", {**config, "costs": [1e7, 2.0]}, result(1, 0.6)) == "CONTINUE"
+    assert mo.decide("c", {**config, "costs": [1e7, 6.0]}, result(1, 0.5)) == "STOP"
+    assert mo.rungs[1]["b"] == (0.6, 1e7, 2.0)

@@ -87,3 +87,20 @@ def test_counter_matches_thop_and_parameters(block: str, mid_conv: str) -> None:
     report = count_spec(spec)
     assert int(macs) == report.macs
     assert int(params) == report.params == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"expansion": 1},
+        {"block": "se", "se_ratio": 2, "expansion": 6, "kernel": 5},
+        {"block": "se", "se_ratio": 16, "mid_conv": "dense", "resolution": 40},
+        {"block": "condconv", "experts": 8, "se_ratio": 4, "kernel": 5},
+        {"block": "condconv", "experts": 2, "se_ratio": 16, "expansion": 1, "phi": 1.3},
+    ],
+)
+def test_counted_parameters_are_the_built_models(options: dict[str, object]) -> None:
+    """``--budget-params`` is checked on the counted parameters: they must be the model's."""
+    spec = ArchSpec(alpha=1.2, beta=1.1, gamma=1.15, classes=100, **options)
+    model = build_model(spec)
+    assert count_spec(spec).params == sum(p.numel() for p in model.parameters())
