@@ -12,12 +12,13 @@ static images come from the same objects.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from reports.latency import LatencyData, TimedNetwork
+from reports.latency import LatencyData
 from reports.records import TrialRecord
 from reports.references import Reference
 
@@ -47,10 +48,19 @@ def _customdata(trials: Sequence[TrialRecord]) -> list[list[object]]:
     ]
 
 
-def _by_block(trials: Sequence[TrialRecord]) -> dict[str, list[TrialRecord]]:
-    groups: dict[str, list[TrialRecord]] = {}
-    for trial in trials:
-        groups.setdefault(trial.block, []).append(trial)
+class _HasBlock(Protocol):
+    @property
+    def block(self) -> str: ...
+
+
+_Item = TypeVar("_Item", bound=_HasBlock)
+
+
+def _by_block(items: Sequence[_Item]) -> dict[str, list[_Item]]:
+    """Trials (or timed networks) grouped by block type, in the legend's block order."""
+    groups: dict[str, list[_Item]] = {}
+    for item in items:
+        groups.setdefault(item.block, []).append(item)
     order = list(BLOCK_COLOURS)
     return dict(sorted(groups.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
 
@@ -64,6 +74,44 @@ def _accuracy_range(trials: Sequence[TrialRecord]) -> tuple[float, float]:
     return max(0.0, low - pad), min(1.0, high + pad)
 
 
+def _accuracy_front(
+    completed: Sequence[TrialRecord],
+    front: Sequence[TrialRecord],
+    cost: Callable[[TrialRecord], float | None],
+    front_name: str,
+    hover: str,
+) -> go.Figure:
+    """Accuracy against a cost (MACs or latency): the completed trials coloured by block, and
+    the front as a step line, as both the Pareto and the latency figure draw them."""
+    fig = go.Figure()
+    for block, trials in _by_block(completed).items():
+        fig.add_trace(
+            go.Scatter(
+                x=[cost(t) for t in trials],
+                y=[t.accuracy for t in trials],
+                mode="markers",
+                name=f"{block} block",
+                marker={"color": BLOCK_COLOURS.get(block, "#7f7f7f"), "size": 9},
+                customdata=_customdata(trials),
+                hovertemplate=hover,
+            )
+        )
+    if front:
+        fig.add_trace(
+            go.Scatter(
+                x=[cost(t) for t in front],
+                y=[t.accuracy for t in front],
+                mode="lines+markers",
+                line={"shape": "hv", "color": FRONT_COLOUR, "width": 2},
+                marker={"symbol": "circle-open", "size": 14, "color": FRONT_COLOUR},
+                name=front_name,
+                customdata=_customdata(front),
+                hovertemplate=hover,
+            )
+        )
+    return fig
+
+
 def pareto_figure(
     completed: Sequence[TrialRecord],
     front: Sequence[TrialRecord],
@@ -71,32 +119,7 @@ def pareto_figure(
     budget_macs: float | None = None,
 ) -> go.Figure:
     """Accuracy vs MACs of every completed trial, the front as a step line, the references."""
-    fig = go.Figure()
-    for block, trials in _by_block(completed).items():
-        fig.add_trace(
-            go.Scatter(
-                x=[t.macs for t in trials],
-                y=[t.accuracy for t in trials],
-                mode="markers",
-                name=f"{block} block",
-                marker={"color": BLOCK_COLOURS.get(block, "#7f7f7f"), "size": 9},
-                customdata=_customdata(trials),
-                hovertemplate=_HOVER,
-            )
-        )
-    if front:
-        fig.add_trace(
-            go.Scatter(
-                x=[t.macs for t in front],
-                y=[t.accuracy for t in front],
-                mode="lines+markers",
-                line={"shape": "hv", "color": FRONT_COLOUR, "width": 2},
-                marker={"symbol": "circle-open", "size": 14, "color": FRONT_COLOUR},
-                name="Pareto front",
-                customdata=_customdata(front),
-                hovertemplate=_HOVER,
-            )
-        )
+    fig = _accuracy_front(completed, front, lambda t: t.macs, "Pareto front", _HOVER)
     low, high = _accuracy_range([*completed, *(r.measured_by for r in references if r.measured_by)])
     unmeasured = 0
     for ref in references:
@@ -227,32 +250,9 @@ _LATENCY_HOVER = (
 
 def latency_front_figure(data: LatencyData) -> go.Figure:
     """Accuracy vs measured latency of the completed trials, the front as a step line."""
-    fig = go.Figure()
-    for block, trials in _by_block(data.completed).items():
-        fig.add_trace(
-            go.Scatter(
-                x=[t.latency_ms for t in trials],
-                y=[t.accuracy for t in trials],
-                mode="markers",
-                name=f"{block} block",
-                marker={"color": BLOCK_COLOURS.get(block, "#7f7f7f"), "size": 9},
-                customdata=_customdata(trials),
-                hovertemplate=_LATENCY_HOVER,
-            )
-        )
-    if data.front:
-        fig.add_trace(
-            go.Scatter(
-                x=[t.latency_ms for t in data.front],
-                y=[t.accuracy for t in data.front],
-                mode="lines+markers",
-                line={"shape": "hv", "color": FRONT_COLOUR, "width": 2},
-                marker={"symbol": "circle-open", "size": 14, "color": FRONT_COLOUR},
-                name="latency front",
-                customdata=_customdata(data.front),
-                hovertemplate=_LATENCY_HOVER,
-            )
-        )
+    fig = _accuracy_front(
+        data.completed, data.front, lambda t: t.latency_ms, "latency front", _LATENCY_HOVER
+    )
     low, high = _accuracy_range(data.completed)
     fig.update_layout(
         title="Validation accuracy vs measured latency (completed trials)",
@@ -272,12 +272,7 @@ def macs_latency_figure(data: LatencyData) -> go.Figure:
     """MACs vs measured latency of every timed network, coloured by block, with the rank
     correlation of the two in the title."""
     fig = go.Figure()
-    groups: dict[str, list[TimedNetwork]] = {}
-    for network in data.networks:
-        groups.setdefault(network.block, []).append(network)
-    order = list(BLOCK_COLOURS)
-    for block in sorted(groups, key=lambda b: order.index(b) if b in order else 99):
-        networks = groups[block]
+    for block, networks in _by_block(data.networks).items():
         fig.add_trace(
             go.Scatter(
                 x=[n.macs for n in networks],
