@@ -151,9 +151,14 @@ def trials(db: Path, study: str) -> list[Row]:
 
 
 def wait_until(
-    condition: Callable[[], Any], timeout: float, drivers: list[Driver], what: str
+    condition: Callable[[], Any],
+    timeout: float,
+    drivers: list[Driver],
+    what: str,
+    poll_s: float = 0.05,
 ) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail if a driver exits first."""
+    """Poll ``condition`` every ``poll_s`` until it returns something truthy; fail if a driver
+    exits first or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while True:
         found = condition()
@@ -162,7 +167,7 @@ def wait_until(
         for driver in drivers:
             assert driver.alive(), f"driver exited before {what}:\n{driver.stderr()[-3000:]}"
         assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.05)
+        time.sleep(poll_s)
 
 
 def descendants(pid: int) -> list[psutil.Process]:

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.fixtures_*
-from tests.fixtures_driver import Driver, foreign_lines
+from tests.fixtures_driver import Driver, foreign_lines, wait_until
 from tests.fixtures_hosts import Host, TwoHostBed, two_host_bed
 
 __all__ = ["two_host_bed"]  # fixture used by name
@@ -91,16 +91,8 @@ def freeze_training_worker(host: Host) -> int | None:
 def wait_for(
     condition: Callable[[], Any], what: str, drivers: list[Driver], timeout: float = WAIT_S
 ) -> Any:
-    """Poll ``condition`` until it is truthy; fail when a driver exits first or time runs out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = condition()
-        if found:
-            return found
-        for driver in drivers:
-            assert driver.alive(), f"driver exited before {what}:\n{driver.stderr()[-3000:]}"
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.25)
+    """``wait_until`` with this module's generous timeout, polling the database less often."""
+    return wait_until(condition, timeout, drivers, what, poll_s=0.25)
 
 
 def line(driver: Driver, pattern: str) -> re.Match[str] | None:
