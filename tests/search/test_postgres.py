@@ -13,11 +13,8 @@ session logs, or in any row of the study database.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -43,16 +40,6 @@ TINY += ["--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--device", "cpu"
 def postgres_url(postgres_server: PostgresServer) -> str:
     """The server's URL with a password in it."""
     return secret_url(postgres_server)
-
-
-@pytest.fixture
-def ray_tmp() -> Iterator[Path]:
-    """Ray's temporary root for the search (a short path: Ray's socket names are < 108 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="effnas-ray-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def search(*args: str, cwd: Path, ray_tmp: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -11,13 +11,11 @@ every process.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,16 +27,6 @@ from search.driver.ray_orphans import (
     reap_orphans,
 )
 from search.driver.ray_session import DRIVER_LOG
-
-
-@pytest.fixture
-def ray_root() -> Iterator[Path]:
-    """A short temporary root (Ray's socket paths must stay under 108 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="effnas-orph-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def titled(title: str, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
@@ -57,11 +45,11 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None
         time.sleep(0.05)
 
 
-def test_orphans_are_the_ray_processes_of_sessions_without_a_raylet(ray_root: Path) -> None:
-    sessions = {name: ray_root / name / "logs" for name in ("session_dead_1", "session_live_2")}
+def test_orphans_are_the_ray_processes_of_sessions_without_a_raylet(ray_tmp: Path) -> None:
+    sessions = {name: ray_tmp / name / "logs" for name in ("session_dead_1", "session_live_2")}
     for logs in sessions.values():
         logs.mkdir(parents=True)
-    sleep_on_path = ray_root / "bin"
+    sleep_on_path = ray_tmp / "bin"
     sleep_on_path.mkdir()
     processes = [
         titled("ray::DashboardAgent", log=sessions["session_dead_1"] / "dashboard_agent.log"),
@@ -71,16 +59,16 @@ def test_orphans_are_the_ray_processes_of_sessions_without_a_raylet(ray_root: Pa
     ]
     orphan, live_worker, raylet, unrelated = processes
     try:
-        wait_for(lambda: len(ray_process_sessions(ray_root)) == 2, 10, "titled processes")
-        assert live_sessions(ray_root) == {"session_live_2"}
-        assert find_orphans(ray_root) == [orphan.pid]
+        wait_for(lambda: len(ray_process_sessions(ray_tmp)) == 2, 10, "titled processes")
+        assert live_sessions(ray_tmp) == {"session_live_2"}
+        assert find_orphans(ray_tmp) == [orphan.pid]
         started = time.monotonic()
-        assert reap_orphans(ray_root, grace_s=2.0) == [orphan.pid]
+        assert reap_orphans(ray_tmp, grace_s=2.0) == [orphan.pid]
         assert orphan.wait(5) == -signal.SIGTERM and time.monotonic() - started < 3
         assert all(p.poll() is None for p in (live_worker, raylet, unrelated))
         raylet.kill()
         raylet.wait()  # the live session's raylet is gone: its worker is an orphan now
-        assert find_orphans(ray_root) == [live_worker.pid]
+        assert find_orphans(ray_tmp) == [live_worker.pid]
     finally:
         for process in processes:
             process.kill()
@@ -141,10 +129,10 @@ def alive(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_driver_after_a_killed_one_proceeds_and_ends_its_agents(
-    ray_root: Path, tmp_path: Path
+    ray_tmp: Path, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "RAY_TMPDIR": str(ray_root), "RAY_USAGE_STATS_ENABLED": "0"}
-    root = ray_root / "ray"
+    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp), "RAY_USAGE_STATS_ENABLED": "0"}
+    root = ray_tmp / "ray"
     live = start_driver("stay", env, tmp_path / "live.out")
     killed = start_driver("stay", env, tmp_path / "killed.out")
     try:
