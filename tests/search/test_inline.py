@@ -36,6 +36,21 @@ def _config(args: list[str], folder: Path, *more: str) -> SearchConfig:
         return build_config(context.params)
 
 
+def _refused_resume(
+    capsys: pytest.CaptureFixture[str], tiny_args: list[str], db: Path, *changed: str
+) -> str:
+    """`search run` resuming the "inline" study of ``db`` with ``changed`` flags: exit 2 and
+    one error line, which it returns."""
+    from search.cli import main
+
+    flags = [*tiny_args, "--device", "cpu", "--study", "inline", "--trials", "3"]
+    capsys.readouterr()
+    assert main(["run", *flags, "--storage", f"sqlite:///{db}", *changed]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err
+
+
 def _trials(config: SearchConfig) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=config.study, storage=config.storage).trials
 
@@ -82,7 +97,6 @@ def test_a_tiny_search_runs_inline_stores_every_trial_and_resumes(
 def test_the_parameter_budget_rejects_before_training_and_the_study_remembers_it(
     tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from search.cli import main
 
     # standard and se at expansion 1 have 800,082 and 881,764 parameters, expansion 2 more
     config = _config(tiny_args, tmp_path, "--trials", "2", "--budget-params", "1e6")
@@ -98,19 +112,14 @@ def test_the_parameter_budget_rejects_before_training_and_the_study_remembers_it
             assert "epochs_run" not in trial.user_attrs
     db = tmp_path / "search.db"
     before = db.read_bytes()
-    flags = [*tiny_args, "--device", "cpu", "--study", "inline", "--trials", "3"]
-    flags += ["--storage", f"sqlite:///{db}", "--budget-params", "2e6"]
-    capsys.readouterr()
-    assert main(["run", *flags]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "budget_params: 1000000 -> 2000000" in err, err
+    err = _refused_resume(capsys, tiny_args, db, "--budget-params", "2e6")
+    assert "budget_params: 1000000 -> 2000000" in err, err
     assert db.read_bytes() == before and len(_trials(config)) == len(trials)
 
 
 def test_latency_as_an_objective_is_measured_once_per_network_and_remembered(
     tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from search.cli import main
     from search.study.latency import stored_latencies
 
     config = _config(tiny_args, tmp_path, "--trials", "2", "--objectives", "accuracy,latency")
@@ -130,8 +139,6 @@ def test_latency_as_an_objective_is_measured_once_per_network_and_remembered(
     assert len(measured) == len({t.user_attrs["spec_id"] for t in _trials(config)})
     db = tmp_path / "search.db"
     before = db.read_bytes()
-    flags = [*tiny_args, "--device", "cpu", "--study", "inline", "--trials", "3"]
-    flags += ["--storage", f"sqlite:///{db}"]
     for objectives, fragment in (
         ("accuracy,macs", "objectives: ['accuracy', 'latency'] -> None"),
         (
@@ -139,10 +146,8 @@ def test_latency_as_an_objective_is_measured_once_per_network_and_remembered(
             "directions ['MAXIMIZE', 'MINIMIZE'], not ['MAXIMIZE', 'MINIMIZE', 'MINIMIZE']",
         ),
     ):
-        capsys.readouterr()
-        assert main(["run", *flags, "--objectives", objectives]) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and fragment in err, err
+        err = _refused_resume(capsys, tiny_args, db, "--objectives", objectives)
+        assert fragment in err, err
     assert db.read_bytes() == before
 
 
