@@ -200,8 +200,9 @@ def _gradient(model: nn.Module) -> torch.Tensor:
 
 
 def test_compiled_block_matches_eager_on_the_inductor_cpu_backend() -> None:
-    """torch.compile's path (``SpeedPlan.prepare``) with inductor's CPU backend, float32: 23-40 s
-    with a cold inductor cache on 2 cores (it compiles C++ kernels), about 14 s warm."""
+    """torch.compile's path (``SpeedPlan.prepare``) with inductor's CPU backend, float32; it
+    compiles C++ kernels, so it is the slowest default test here (its duration is in
+    benchmarks/RESULTS.md, "Figures behind the code's decisions")."""
     _compiled_matches_eager(CPU, bf16=False, tolerance=1e-4)
 
 
