@@ -4,8 +4,8 @@ Why: a driver killed with SIGKILL takes its Ray head with it (Ray ties the GCS s
 raylet and its monitors to the driver's life), but the raylet's children, the dashboard agent
 and the runtime-env agent (``ray::DashboardAgent``, ``ray::RuntimeEnvAgent``), notice their
 raylet's death only by polling and then spend about a minute trying to report it to the dead GCS
-before they exit: 60-70 s and ~170 MiB after every killed driver, longer for any worker that
-lingers the same way. Nothing else ends them, so the next driver does, at Ray start-up.
+before they exit (how long, and the memory they hold, in benchmarks/RESULTS.md), longer for any
+worker that lingers the same way. Nothing else ends them, so the next driver does, at Ray start-up.
 
 Which processes: this user's processes that Ray titled ``ray::...`` (its workers and agents),
 that hold a file of a session directory under Ray's temporary directory (their logs), where no
