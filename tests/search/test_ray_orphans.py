@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from search.driver.ray_orphans import (
     reap_orphans,
 )
 from search.driver.ray_session import DRIVER_LOG
+from tests.fixtures_driver import wait_until
 
 
 def titled(title: str, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
@@ -36,13 +36,6 @@ def titled(title: str, *args: str, log: Path | None = None) -> subprocess.Popen[
     sleep = f'"{sys.executable}" -c "import time; time.sleep(120)"'
     script = f'exec -a "$0" {sleep} "$@"{redirect}'
     return subprocess.Popen(["bash", "-c", script, title, *args], start_new_session=True)
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.05)
 
 
 def test_orphans_are_the_ray_processes_of_sessions_without_a_raylet(ray_tmp: Path) -> None:
@@ -59,7 +52,7 @@ def test_orphans_are_the_ray_processes_of_sessions_without_a_raylet(ray_tmp: Pat
     ]
     orphan, live_worker, raylet, unrelated = processes
     try:
-        wait_for(lambda: len(ray_process_sessions(ray_tmp)) == 2, 10, "titled processes")
+        wait_until(lambda: len(ray_process_sessions(ray_tmp)) == 2, 10, [], "titled processes")
         assert live_sessions(ray_tmp) == {"session_live_2"}
         assert find_orphans(ray_tmp) == [orphan.pid]
         started = time.monotonic()
@@ -137,8 +130,11 @@ def test_a_driver_after_a_killed_one_proceeds_and_ends_its_agents(
     killed = start_driver("stay", env, tmp_path / "killed.out")
     try:
         for out in (tmp_path / "live.out", tmp_path / "killed.out"):
-            wait_for(lambda out=out: "up 7" in out.read_text(), 300, f"{out.name} saying up")
-        wait_for(lambda: len(agents_of(killed.pid, root)) == 2, 120, "the killed one's agents")
+            up = f"{out.name} saying up"
+            wait_until(lambda out=out: "up 7" in out.read_text(), 300, [], up)
+        wait_until(
+            lambda: len(agents_of(killed.pid, root)) == 2, 120, [], "the killed one's agents"
+        )
         agents = agents_of(killed.pid, root)
         kept = sorted(session_of(live.pid, root))
         assert len(agents_of(live.pid, root)) == 2
@@ -146,7 +142,7 @@ def test_a_driver_after_a_killed_one_proceeds_and_ends_its_agents(
         os.kill(killed.pid, signal.SIGKILL)
         killed.wait()
         killed_session = session_of(killed.pid, root)[agents[0]]
-        wait_for(lambda: killed_session not in live_sessions(root), 60, "its raylet gone")
+        wait_until(lambda: killed_session not in live_sessions(root), 60, [], "its raylet gone")
         assert all(alive(pid) for pid in agents), "Ray ended the agents by itself"
 
         started = time.monotonic()
