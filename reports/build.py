@@ -1,5 +1,9 @@
 """From study records to the report's parts: Pareto set, references, figures, table rows.
 
+The Pareto set is the study's own (``reports.pareto`` over each record's point, which is the
+trial's stored values in the study's objectives): every figure rings it, the table marks and
+lists it first, and `search best` prints it, for 2 and 3 objectives alike.
+
 The one place that wires the data functions to the drawing functions, so the CLI only chooses
 an output format. The final trainings of the study (``reports.finals``), when there are any,
 add their own figures (``reports.final_figures``) to the same dict, drawn in the report's
@@ -43,11 +47,11 @@ def report_figures(study: StudyData, final: FinalData | None = None) -> dict[str
     budget = study.config.get("budget_macs")
     budget_macs = float(budget) if isinstance(budget, (int, float)) else None
     figures = {
-        "pareto": pareto_figure(completed, front, references, budget_macs),
+        "pareto": pareto_figure(completed, front, references, budget_macs, study.objectives),
         "curves": curves_figure(front),
         "coefficients": coefficients_figure(completed),
     }
-    latency = latency_data(study.trials)
+    latency = latency_data(study.trials, study.objectives)
     if latency is not None:
         figures["latency_front"] = latency_front_figure(latency)
         figures["macs_latency"] = macs_latency_figure(latency)
@@ -57,4 +61,5 @@ def report_figures(study: StudyData, final: FinalData | None = None) -> dict[str
 
 
 def report_rows(study: StudyData) -> list[dict[str, Any]]:
-    return trial_rows(study.trials)
+    """The trial table; without a timed trial, no latency columns (nothing was measured)."""
+    return trial_rows(study.trials, latency=study.timed)

@@ -12,6 +12,7 @@ static images come from the same objects.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
@@ -80,9 +81,13 @@ def _accuracy_front(
     cost: Callable[[TrialRecord], float | None],
     front_name: str,
     hover: str,
+    staircase: bool = True,
 ) -> go.Figure:
     """Accuracy against a cost (MACs or latency): the completed trials coloured by block, and
-    the front as a step line, as both the Pareto and the latency figure draw them."""
+    the study's Pareto set ringed. ``staircase``: the figure's plane is the study's objective
+    plane, so the set is a front there and is joined as a step line; otherwise (a plane the
+    study did not optimise, or one of three objectives) its points are only ringed, since in
+    that plane some of them look dominated."""
     fig = go.Figure()
     for block, trials in _by_block(completed).items():
         fig.add_trace(
@@ -97,19 +102,37 @@ def _accuracy_front(
             )
         )
     if front:
+        ordered = sorted(front, key=lambda t: (cost(t) or 0.0, -(t.accuracy or 0.0), t.number))
         fig.add_trace(
             go.Scatter(
-                x=[cost(t) for t in front],
-                y=[t.accuracy for t in front],
-                mode="lines+markers",
+                x=[cost(t) for t in ordered],
+                y=[t.accuracy for t in ordered],
+                mode="lines+markers" if staircase else "markers",
                 line={"shape": "hv", "color": FRONT_COLOUR, "width": 2},
                 marker={"symbol": "circle-open", "size": 14, "color": FRONT_COLOUR},
                 name=front_name,
-                customdata=_customdata(front),
+                customdata=_customdata(ordered),
                 hovertemplate=hover,
             )
         )
     return fig
+
+
+def front_label(objectives: Sequence[str], plane: tuple[str, str]) -> tuple[str, bool]:
+    """The legend name of the study's Pareto set in a figure of ``plane`` and whether it is a
+    step line there (only when the plane is the study's own objective plane)."""
+    if tuple(objectives) == plane:
+        return "Pareto front", True
+    return f"Pareto set of the study ({', '.join(objectives)})", False
+
+
+def log_range(values: Sequence[float], pad: float = 1.35) -> tuple[float, float] | None:
+    """A log axis's range (in log10 units, as plotly takes it) spanning ``values`` with a
+    margin of ``pad`` times either side; None without a positive value."""
+    positive = [v for v in values if v > 0]
+    if not positive:
+        return None
+    return math.log10(min(positive) / pad), math.log10(max(positive) * pad)
 
 
 def pareto_figure(
@@ -117,10 +140,27 @@ def pareto_figure(
     front: Sequence[TrialRecord],
     references: Sequence[Reference] = (),
     budget_macs: float | None = None,
+    objectives: Sequence[str] = ("accuracy", "macs"),
 ) -> go.Figure:
-    """Accuracy vs MACs of every completed trial, the front as a step line, the references."""
-    fig = _accuracy_front(completed, front, lambda t: t.macs, "Pareto front", _HOVER)
+    """Accuracy vs MACs of every completed trial, the study's Pareto set (a step line when the
+    study optimised accuracy and MACs alone), the references and the budget.
+
+    The MAC axis spans the study: its completed trials and its budget. A paper preset the study
+    did not measure and whose MACs lie beyond that range is not allowed to stretch the axis (the
+    quick preset's 1e8 budget against the presets' 1.9e8): it is named at the axis's edge, with
+    an arrow and its MACs, instead of drawn as a line."""
+    name, staircase = front_label(objectives, ("accuracy", "macs"))
+    fig = _accuracy_front(completed, front, lambda t: t.macs, name, _HOVER, staircase)
     low, high = _accuracy_range([*completed, *(r.measured_by for r in references if r.measured_by)])
+    spanned = [float(t.macs) for t in completed if t.macs is not None]
+    spanned += [
+        float(r.measured_by.macs) for r in references if r.measured_by and r.measured_by.macs
+    ]
+    if budget_macs is not None:
+        spanned.append(budget_macs)
+    if not spanned:
+        spanned = [float(r.macs) for r in references]
+    x_range = log_range(spanned)
     unmeasured = 0
     for ref in references:
         if ref.measured_by is not None:
@@ -143,6 +183,10 @@ def pareto_figure(
         # references (about 1 % apart in MACs) do not print over each other
         unmeasured += 1
         label_y = high - (high - low) * 0.07 * unmeasured
+        side = _outside(ref.macs, x_range)
+        if side is not None:
+            _edge_mark(fig, ref, label_y, side)
+            continue
         fig.add_trace(
             go.Scatter(
                 x=[ref.macs, ref.macs, ref.macs],
@@ -167,8 +211,11 @@ def pareto_figure(
                 hovertemplate=f"budget {budget_macs:,.0f} MACs<extra></extra>",
             )
         )
+    title = "Validation accuracy vs MACs (completed trials)"
+    if not staircase:
+        title += f"; ringed: the Pareto set of the study's objectives ({', '.join(objectives)})"
     fig.update_layout(
-        title="Validation accuracy vs MACs (completed trials)",
+        title=title,
         xaxis_title="MACs (multiply-accumulates, log scale)",
         yaxis_title="validation accuracy",
         xaxis_type="log",
@@ -177,9 +224,39 @@ def pareto_figure(
         height=560,
         legend={"orientation": "v"},
     )
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
     if not completed:
         _note(fig, "no completed trials yet")
     return fig
+
+
+def _outside(macs: float, x_range: tuple[float, float] | None) -> str | None:
+    """ "right" / "left" when ``macs`` lies beyond the axis range, else None."""
+    if x_range is None:
+        return None
+    if math.log10(macs) > x_range[1]:
+        return "right"
+    if math.log10(macs) < x_range[0]:
+        return "left"
+    return None
+
+
+def _edge_mark(fig: go.Figure, ref: Reference, y: float, side: str) -> None:
+    """A reference beyond the axis: its name and MACs at that edge, pointing outwards."""
+    arrow = "→" if side == "right" else "←"
+    text = f"paper preset {ref.block} (not measured): {ref.macs / 1e6:,.1f} M MACs"
+    fig.add_annotation(
+        text=f"{text} {arrow}" if side == "right" else f"{arrow} {text}",
+        xref="paper",
+        x=1.0 if side == "right" else 0.0,
+        xanchor="right" if side == "right" else "left",
+        yref="y",
+        y=y,
+        showarrow=False,
+        font={"color": REFERENCE_COLOUR},
+        name=f"paper preset beyond the axis: {ref.block} block",
+    )
 
 
 def curves_figure(front: Sequence[TrialRecord]) -> go.Figure:
@@ -249,14 +326,21 @@ _LATENCY_HOVER = (
 
 
 def latency_front_figure(data: LatencyData) -> go.Figure:
-    """Accuracy vs measured latency of the completed trials, the front as a step line."""
+    """Accuracy vs measured latency of the completed trials, the study's Pareto set ringed (a
+    step line when the study optimised accuracy and latency alone)."""
+    name, staircase = front_label(data.objectives, ("accuracy", "latency"))
     fig = _accuracy_front(
-        data.completed, data.front, lambda t: t.latency_ms, "latency front", _LATENCY_HOVER
+        data.completed, data.front, lambda t: t.latency_ms, name, _LATENCY_HOVER, staircase
     )
     low, high = _accuracy_range(data.completed)
+    title = "Validation accuracy vs measured latency (completed trials)"
+    if not staircase:
+        title += (
+            f"; ringed: the Pareto set of the study's objectives ({', '.join(data.objectives)})"
+        )
     fig.update_layout(
-        title="Validation accuracy vs measured latency (completed trials)",
-        xaxis_title="median latency per batch, ms (log scale)",
+        title=title,
+        xaxis_title=f"median latency per batch, ms (log scale; {data.where})",
         yaxis_title="validation accuracy",
         xaxis_type="log",
         yaxis_range=[low, high],

@@ -1,8 +1,9 @@
 """The report's Pareto front: ``search.study.front`` (the one definition) over trial records.
 
-Only measured records take part (:attr:`TrialRecord.point`); the rules (ties kept, weakly
-dominated points left out, order by MACs) are the study's, so the report marks the same trials
-as `search best` and the run summary.
+Only measured records take part (:attr:`TrialRecord.point`, the trial's stored values: accuracy
+and the costs of the study's own objectives, MACs and/or latency); the rules (ties kept, weakly
+dominated points left out, order by cost) are the study's, so the report marks the same trials
+as `search best`, `search final`'s default choice and the run summary, for 2 and 3 objectives.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def dominates(a: TrialRecord, b: TrialRecord) -> bool:
 
 
 def pareto_front(trials: Iterable[TrialRecord]) -> list[TrialRecord]:
-    """The non-dominated measured records, ordered by MACs (then accuracy down, then number)."""
+    """The non-dominated measured records in the study's objectives, ordered by cost (then
+    accuracy down, then number)."""
     return front.pareto_front(trials, lambda t: t.point)
 
 

@@ -20,7 +20,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from common.errors import UserError
 from search.study import METRIC_NAMES, Point, schema
-from search.study.schema import COMPLETE, FAILED, INFEASIBLE, PRUNED, RUNNING, WAITING
+from search.study.schema import (
+    COMPLETE,
+    DEFAULT_OBJECTIVES,
+    FAILED,
+    INFEASIBLE,
+    OBJECTIVE_SETS,
+    PRUNED,
+    RUNNING,
+    WAITING,
+)
 from space import ArchSpec
 
 # Display order of statuses in headers and counts.
@@ -58,6 +67,10 @@ class TrialRecord:
     weights_dir: str | None = None
     latency_ms: float | None = None  # measured median latency, when the search timed it
     latency_cv: float | None = None  # that measurement's coefficient of variation
+    latency_host: str | None = None  # the host that timed it (older records: unknown)
+    # the costs the study optimised, in its objective order (``trial.values[1:]``); None for a
+    # record made without a study's values, which then stands in the default objectives' place
+    costs: tuple[float, ...] | None = None
 
     @property
     def block(self) -> str:
@@ -65,15 +78,22 @@ class TrialRecord:
 
     @property
     def measured(self) -> bool:
-        """True when the trial has a final (accuracy, MACs) point: it may join the front."""
-        return self.status == COMPLETE and self.accuracy is not None and self.macs is not None
+        """True when the trial has a final point in the study's objectives: it may join the
+        front."""
+        if self.status != COMPLETE or self.accuracy is None:
+            return False
+        return self.costs is not None or self.macs is not None
 
     @property
     def point(self) -> Point | None:
-        """The trial's (accuracy, MACs) when it is measured, else None (it is off the front)."""
-        if self.accuracy is None or self.macs is None or not self.measured:
+        """The trial's (accuracy, *costs) in the study's objectives (``trial.values``, the point
+        `search best` ranks) when it is measured, else None (it is off the front). A record
+        without the study's values is placed at (accuracy, MACs), the default objectives."""
+        if not self.measured or self.accuracy is None:
             return None
-        return (self.accuracy, self.macs)
+        if self.costs is not None:
+            return (self.accuracy, *self.costs)
+        return (self.accuracy, float(self.macs)) if self.macs is not None else None
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,17 @@ class StudyData:
     version: str | None
     trials: tuple[TrialRecord, ...]
     metric_names: tuple[str, ...] = tuple(METRIC_NAMES)
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The study's objectives (``accuracy`` then its costs), as `search run` named them."""
+        names = tuple(self.metric_names)
+        return names if names in OBJECTIVE_SETS else DEFAULT_OBJECTIVES
+
+    @property
+    def timed(self) -> bool:
+        """Whether any trial carries a measured latency (else the report shows no latency)."""
+        return any(t.latency_ms is not None for t in self.trials)
 
     def counts(self) -> dict[str, int]:
         """Trials per status, every status present (zeros included), in STATUSES order."""
@@ -139,11 +170,15 @@ def trial_record(trial: FrozenTrial) -> TrialRecord:
     if trial.state == TrialState.PRUNED and attrs.get(schema.STATUS) == INFEASIBLE:
         status = INFEASIBLE
     accuracy = None
+    costs = None
     if trial.state == TrialState.COMPLETE and trial.values is not None and len(trial.values) >= 2:
         accuracy = _number(trial.values[0], float)
+        found = [_number(v, float) for v in trial.values[1:]]
+        costs = tuple(found) if None not in found else None
     macs = _number(attrs.get(schema.MACS), int)
     latency = attrs.get(schema.LATENCY)
     cv = _number(latency.get("cv"), float) if isinstance(latency, dict) else None
+    host = latency.get("host") if isinstance(latency, dict) else None
     fail_reason = attrs.get(schema.FAIL_REASON)
     weights_dir = attrs.get(schema.WEIGHTS_DIR)
     return TrialRecord(
@@ -166,6 +201,8 @@ def trial_record(trial: FrozenTrial) -> TrialRecord:
         weights_dir=str(weights_dir) if weights_dir is not None else None,
         latency_ms=_number(attrs.get(schema.LATENCY_MS), float),
         latency_cv=cv,
+        latency_host=str(host) if isinstance(host, str) else None,
+        costs=costs,  # type: ignore[arg-type]
     )
 
 

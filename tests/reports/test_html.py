@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
+
 from reports.build import report_figures, report_rows
 from reports.html import render_report
 from reports.records import study_data
@@ -105,3 +107,32 @@ def test_study_without_completed_trials(tmp_path) -> None:
     assert "search still running (1 trial running)" in html
     assert "no completed trials yet" in html
     assert [t.name for t in figures["pareto"].data] == ["budget (100,000,000 MACs)"]
+
+
+def test_the_mac_axis_stays_on_the_study_and_names_what_lies_beyond() -> None:
+    """A quick-preset study (budget 1e8, networks of 5-60 M MACs): the paper presets (1.9e8 MACs,
+    not measured) would stretch the axis past the budget with their labels cut off; instead the
+    axis spans the study and the presets are named at its right edge."""
+    import math
+
+    from reports.records import StudyData, TrialRecord
+
+    trials = tuple(
+        TrialRecord(n, "COMPLETE", "complete", ArchSpec(expansion=e, classes=10, resolution=32),
+                    accuracy=acc, macs=macs, costs=(float(macs),))
+        for n, (e, acc, macs) in enumerate([(1, 0.70, 5_000_000), (2, 0.74, 60_000_000)])
+    )  # fmt: skip
+    study = StudyData("quick", "x", {"budget_macs": 1e8}, "0.1.0", trials)
+    figure = report_figures(study)["pareto"]
+    low, high = figure.layout.xaxis.range
+    assert 10**low == pytest.approx(5e6 / 1.35) and 10**high == pytest.approx(1e8 * 1.35)
+    assert not [t for t in figure.data if t.name and t.name.startswith("paper preset")]
+    marks = [a.text for a in figure.layout.annotations]
+    assert marks == [
+        "paper preset standard (not measured): 193.8 M MACs \u2192",
+        "paper preset se (not measured): 195.1 M MACs \u2192",
+    ]
+    assert all(a.x == 1.0 and a.xanchor == "right" for a in figure.layout.annotations)
+    assert math.log10(193_783_104) > high  # beyond the axis, hence the marks
+    html = render_report(study, {"pareto": figure}, report_rows(study))
+    assert "latency_ms" not in html  # nothing timed, no latency columns

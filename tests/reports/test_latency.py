@@ -18,7 +18,9 @@ from space import ArchSpec
 def _record(
     number: int, block: str, macs: int, ms: float | None, accuracy: float | None
 ) -> TrialRecord:
+    """A trial of an ``accuracy,latency`` study (its stored cost: the latency)."""
     spec = ArchSpec(block=block, expansion=1 + number % 6, classes=10)
+    timed = accuracy is not None and ms is not None
     return TrialRecord(
         number=number,
         state="COMPLETE" if accuracy is not None else "PRUNED",
@@ -29,6 +31,8 @@ def _record(
         params=1000,
         latency_ms=ms,
         latency_cv=0.05 if ms is not None else None,
+        latency_host="host-a" if ms is not None else None,
+        costs=(ms,) if timed else None,
     )
 
 
@@ -40,13 +44,15 @@ TRIALS = [
     _record(4, "se", 50_000_000, 6.0, None),  # timed, then refused by the latency budget
     _record(5, "standard", 60_000_000, None, 0.95),  # never timed (an older trial)
 ]
+OBJECTIVES = ("accuracy", "latency")
 
 
 def test_latency_front_and_the_rank_correlation_of_macs_and_latency() -> None:
-    data = latency_data(TRIALS)
+    data = latency_data(TRIALS[:5], OBJECTIVES)
     assert data is not None
     assert [t.number for t in data.completed] == [0, 1, 2, 3]
     assert [t.number for t in data.front] == [0, 2, 3]  # fastest first
+    assert data.where == "timed on host-a"
     assert [n.number for n in data.networks] == [0, 1, 2, 3, 4]  # the refused one was timed
     # MACs order 0<1<2<3<4, latency order 0<2<1<3<4: one discordant pair of ten
     assert data.correlation.n == 5
@@ -84,12 +90,15 @@ def test_records_table_and_figures_carry_the_latency() -> None:
     rows = {row["trial"]: row for row in trial_rows(TRIALS)}
     assert rows[1]["latency_ms"] == 3.0 and rows[1]["latency_cv"] == 0.05
     assert rows[5]["latency_ms"] is None
-    study = StudyData("s", "sqlite:///x.db", {"budget_macs": 1e8}, "0.1.0", tuple(TRIALS))
+    study = StudyData(
+        "s", "sqlite:///x.db", {"budget_macs": 1e8}, "0.1.0", tuple(TRIALS[:5]), OBJECTIVES
+    )
     figures = report_figures(study)
     assert tuple(figures)[-2:] == LATENCY_FIGURE_IDS
     front = figures["latency_front"]
-    assert [trace.name for trace in front.data][-1] == "latency front"
+    assert [trace.name for trace in front.data][-1] == "Pareto front"  # the study's own plane
     assert list(front.data[-1].x) == [1.0, 2.0, 4.0]
+    assert "timed on host-a" in front.layout.xaxis.title.text
     scatter = figures["macs_latency"]
     assert "5 timed networks (Kendall tau 0.80, Spearman rho 0.90)" in scatter.layout.title.text
     assert {trace.name for trace in scatter.data} == {

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from reports.build import report_rows
 from reports.records import study_data
-from reports.table import COLUMNS, to_csv, to_json
+from reports.table import COLUMNS, LATENCY_COLUMNS, to_csv, to_json
 from search.study.database import load_study, open_existing
 
 
@@ -21,7 +21,9 @@ def test_pareto_set_first_then_by_number(make_study: Callable[..., str]) -> None
     rows = rows_of(make_study(running=True))
     assert [r["trial"] for r in rows] == [0, 1, 3, 4, 2, 5, 6, 7, 8, 9, 10, 11]
     assert [r["pareto"] for r in rows] == [True] * 4 + [False] * 8
-    assert list(rows[0]) == list(COLUMNS)
+    # the study timed nothing: no latency columns, every other column in its order
+    assert list(rows[0]) == [c for c in COLUMNS if c not in LATENCY_COLUMNS]
+    assert LATENCY_COLUMNS == ("latency_ms", "latency_cv", "latency_host")
 
 
 def test_csv_content(make_study: Callable[..., str]) -> None:
@@ -43,6 +45,7 @@ def test_csv_content(make_study: Callable[..., str]) -> None:
     infeasible = next(r for r in records if r["trial"] == "7")
     assert infeasible["status"] == "infeasible" and infeasible["macs"] == "705685056"
     assert infeasible["pareto"] == "False"
+    assert "latency_ms" not in first  # nothing was timed: nothing to show
 
 
 def test_json_is_strict_and_exact(make_study: Callable[..., str]) -> None:
