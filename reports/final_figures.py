@@ -2,14 +2,19 @@
 
 Two figures, keyed by their HTML div id (and PNG file name):
 
-* ``final_fronts``: test accuracy vs MACs of the retrained networks with the final front, beside
-  the proxy accuracy vs MACs of the *same* networks with the proxy front, so a reader sees which
-  networks change places once they are fully trained;
+* ``final_fronts``: test accuracy vs cost (MACs, or latency in an ``accuracy,latency`` study) of
+  the retrained networks with the final front ringed (chosen by the finals' validation split,
+  or the proxy, never by the test score: ``reports.finals``), beside the proxy accuracy vs cost
+  of the *same* networks with the proxy front, so a reader sees which networks change places
+  once they are fully trained;
 * ``proxy_vs_final``: proxy accuracy (x) against the final test accuracy (y), each point labelled
   by its trial number, with Kendall's tau and Spearman's rho in the title.
 
-Error bars span the repeats' minimum to maximum rather than a standard deviation: with two or
-three repeats per network a standard deviation says little, the range shows every repeat.
+Error bars are one standard error of each test score (``reports.final_stats``: the test images'
+binomial error plus the spread of the repeats), the precision with which the test split measures
+the network; two scores whose bars nearly touch are not ordered by the data. The final front is
+ringed, not joined: its points are placed by their test score, not by the figure that chose
+them, so a step line through them would draw a front that was never computed.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from reports.finals import FinalData, FinalNetwork
 # Figure keys: the HTML div ids (inside the report's final section) and the PNG file names.
 FINAL_FIGURE_IDS: tuple[str, ...] = ("final_fronts", "proxy_vs_final")
 POINT_COLOUR = "#1f77b4"
-SPREAD_NOTE = "error bars: min to max of the repeats"
+SPREAD_NOTE = "error bars: ± one standard error of the test score"
 
 _HOVER = (
     "trial %{customdata[0]}<br>%{y:.4f}<br>MACs %{x:,}<br>%{customdata[1]} complete repeat(s)"
@@ -42,32 +47,40 @@ def _customdata(networks: Sequence[FinalNetwork]) -> list[list[Any]]:
 
 
 def _spread(networks: Sequence[FinalNetwork]) -> dict[str, Any]:
-    """Asymmetric error bars from each network's mean to its lowest and highest repeat."""
+    """Error bars of one standard error of each network's test score."""
     return {
         "type": "data",
-        "symmetric": False,
-        "array": [(n.high or 0.0) - (n.mean or 0.0) for n in networks],
-        "arrayminus": [(n.mean or 0.0) - (n.low or 0.0) for n in networks],
+        "array": [n.test_se or 0.0 for n in networks],
         "thickness": 1.2,
         "width": 4,
     }
 
 
+def cost_axis(data: FinalData) -> tuple[str, str]:
+    """The cost the figures put on x: MACs when the study optimised them, else latency (its
+    attribute on :class:`FinalNetwork` and the axis title)."""
+    if "macs" in data.objectives:
+        return "macs", "MACs (log scale)"
+    return "latency_ms", "measured latency, ms (log scale)"
+
+
 def final_fronts_figure(data: FinalData) -> go.Figure:
     """The final front (test accuracy vs MACs, log x) beside the proxy front of those networks."""
     measured = list(data.measured)
+    cost, title = cost_axis(data)
     fig = make_subplots(
         rows=1,
         cols=2,
         shared_xaxes=True,
         subplot_titles=(
-            f"final training: test accuracy (mean; {SPREAD_NOTE})",
+            f"final training: test accuracy (mean; {SPREAD_NOTE}); ringed: chosen by "
+            f"{data.chosen_by}",
             "search: proxy accuracy (short trials)",
         ),
     )
     fig.add_trace(
         go.Scatter(
-            x=[n.macs for n in measured],
+            x=[getattr(n, cost) for n in measured],
             y=[n.mean for n in measured],
             error_y=_spread(measured),
             mode="markers",
@@ -79,11 +92,12 @@ def final_fronts_figure(data: FinalData) -> go.Figure:
         row=1,
         col=1,
     )
-    fig.add_trace(_front_trace(data.final_front, "final front", final=True), row=1, col=1)
+    chosen = f"final front (chosen by {data.chosen_by})"
+    fig.add_trace(_front_trace(data.final_front, chosen, cost, final=True), row=1, col=1)
     proxied = [n for n in measured if n.proxy_point is not None]
     fig.add_trace(
         go.Scatter(
-            x=[n.macs for n in proxied],
+            x=[getattr(n, cost) for n in proxied],
             y=[n.proxy_accuracy for n in proxied],
             mode="markers",
             name="retrained networks (proxy)",
@@ -94,9 +108,9 @@ def final_fronts_figure(data: FinalData) -> go.Figure:
         row=1,
         col=2,
     )
-    fig.add_trace(_front_trace(data.proxy_front, "proxy front", final=False), row=1, col=2)
+    fig.add_trace(_front_trace(data.proxy_front, "proxy front", cost, final=False), row=1, col=2)
     for col in (1, 2):
-        fig.update_xaxes(type="log", title_text="MACs (log scale)", row=1, col=col)
+        fig.update_xaxes(type="log", title_text=title, row=1, col=col)
     fig.update_yaxes(title_text="test accuracy", row=1, col=1)
     fig.update_yaxes(title_text="proxy validation accuracy", row=1, col=2)
     fig.update_layout(
@@ -107,11 +121,14 @@ def final_fronts_figure(data: FinalData) -> go.Figure:
     return fig
 
 
-def _front_trace(networks: Sequence[FinalNetwork], name: str, final: bool) -> go.Scatter:
+def _front_trace(networks: Sequence[FinalNetwork], name: str, cost: str, final: bool) -> go.Scatter:
+    """The proxy front as a step line (its points are placed by the figure that made it, in a
+    two-objective study); the final front ringed only (placed by test, chosen by another)."""
+    staircase = not final and len(networks) > 0 and len(networks[0].costs or ()) == 1
     return go.Scatter(
-        x=[n.macs for n in networks],
+        x=[getattr(n, cost) for n in networks],
         y=[n.mean if final else n.proxy_accuracy for n in networks],
-        mode="lines+markers",
+        mode="lines+markers" if staircase else "markers",
         line={"shape": "hv", "color": FRONT_COLOUR, "width": 2},
         marker={"symbol": "circle-open", "size": 14, "color": FRONT_COLOUR},
         name=name,

@@ -166,14 +166,15 @@ def _accuracy(value: float | None) -> str:
 
 
 def _final_table(final: FinalData) -> str:
-    """One row per retrained network, the final front first (highlighted)."""
-    head = ("trial", "final front", "spec", "MACs", "proxy acc", "test acc mean ± std")
-    head += ("test min - max", "repeats")
+    """One row per retrained network, the final front first (highlighted): the figure that
+    chose, then the test score with its standard error, the repeats' spread and count."""
+    head = ("trial", "final front", "spec", "MACs", "latency ms", "proxy acc", "val acc (chooses)")
+    head += ("test acc ± SE", "repeats: std", "test min - max", "repeats")
     lines = ["<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead>"]
     for row in final_rows(final):
         mean = _accuracy(row["test_mean"])
-        if mean and row["test_std"] is not None:
-            mean += f" ± {row['test_std']:.4f}"
+        if mean and row["test_se"] is not None:
+            mean += f" ± {row['test_se']:.4f}"
         spread = ""
         if row["test_min"] is not None:
             spread = f"{row['test_min']:.4f} - {row['test_max']:.4f}"
@@ -182,8 +183,11 @@ def _final_table(final: FinalData) -> str:
             "yes" if row["final_front"] else "",
             row["spec"] or "",
             "" if row["macs"] is None else f"{row['macs']:,}",
+            "" if row["latency_ms"] is None else f"{row['latency_ms']:.3g}",
             _accuracy(row["proxy_accuracy"]),
+            _accuracy(row["val_mean"]),
             mean,
+            "" if row["test_std"] is None else f"{row['test_std']:.4f}",
             spread,
             str(row["repeats"]),
         )
@@ -191,6 +195,23 @@ def _final_table(final: FinalData) -> str:
         lines.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     body = "\n".join(lines)
     return f'<table class="trials" id="final-table">\n{body}\n</table>'
+
+
+def _choice_html(final: FinalData) -> str:
+    """Which figure chose, which measured, the final best and the pairs the data cannot order."""
+    best = final.best
+    lines = [
+        f"chosen by: {final.chooser}",
+        f"measured by: {final.measure}",
+    ]
+    if best is not None and best.mean is not None:
+        lines.append(
+            f"final best (chosen by {final.chosen_by}): trial {best.number}, test "
+            f"{best.mean:.4f} ± {best.test_se or 0.0:.4f}"
+        )
+    lines += [u.message for u in final.unordered]
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return f'<ul id="final-choice">{items}</ul>'
 
 
 def final_section_html(
@@ -208,6 +229,7 @@ def final_section_html(
     return f"""{title}
 <div>study {html.escape(final.name)}: {retrained} retrained networks, final trials
 {html.escape(counts)}; each evaluated once on the test split ({html.escape(SPREAD_NOTE)})</div>
+{_choice_html(final)}
 <div class="{css}" id="final-agreement">{html.escape(a.message)}</div>
 {_figures_html(figures)}
 <div class="table-wrap">{_final_table(final)}</div>"""
@@ -238,7 +260,8 @@ def render_report(
 <h2>Figures</h2>
 {figures_html}
 {final_html}
-<h2>All trials (Pareto set first; click a column header to sort)</h2>
+<h2>All trials (Pareto set of {html.escape(", ".join(study.objectives))} first; click a column
+header to sort)</h2>
 <div class="table-wrap">{table_html(rows)}</div>
 <script type="text/javascript">{_SORT_JS}</script>
 </body>

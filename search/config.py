@@ -7,11 +7,16 @@ the same ``common.bounds.check_training``; only what needs the data set (the sub
 size, a pinned class count against its classes) is left to the driver, which loads it.
 ``identity()`` is what the study records in its "config" user attr: re-running under the same
 study name with a different identity is refused (see ``search.study.database``), while operational
-settings (trials, concurrency, device, Ray address) may change between a run and its resume.
+settings (trials, concurrency, Ray address) may change between a run and its resume. The device
+(``cpu`` or ``cuda``, resolved from ``auto`` by the driver: a CUDA trial trains in bf16, a CPU one
+in float32) and the data directory are part of the identity: a study written before they were is
+resumed with whatever they are now, and remembers them from then on
+(``search.study.database.LATE_KEYS``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,12 @@ STRATEGIES: tuple[str, ...] = ("joint", "two-stage")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 DEFAULT_STUDY = "effnas"
 MAX_ATTEMPTS_PER_TRIAL = 20  # infeasible candidates allowed per requested trial
+
+
+def resolved_dir(path: str | None) -> str | None:
+    """A data directory as an identity keeps it: absolute, so the same directory given two ways
+    is one directory; None (the data set's default location) stays None."""
+    return None if path is None else str(Path(path).expanduser().resolve())
 
 
 def check_running(device: str, gpus_per_trial: float | None, trial_timeout: float | None) -> None:
@@ -196,6 +207,8 @@ class SearchConfig:
             "space": self.space.to_dict(),
             "seed": self.seed,
             "b0": self.b0,
+            "device": self.device,
+            "data_dir": resolved_dir(self.data_dir),
             **self._latency_identity(),
         }
 
@@ -212,6 +225,9 @@ class SearchConfig:
                 "resource": self.latency_resource,
             }
         return identity
+
+    def replace(self, **changes: Any) -> SearchConfig:
+        return dataclasses.replace(self, **changes)
 
     def weights_path(self, number: int) -> Path | None:
         if self.weights_dir is None:

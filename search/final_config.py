@@ -4,14 +4,18 @@ A search ranks networks by short trials on a validation split carved out of the 
 `search final` answers what the ranking cannot: how accurate a chosen network is after real
 training, on images no trial ever saw (the data set's own test split). It retrains the chosen
 trials of a study from scratch with the design's recipe (docs/design.md section 6, `search
-train`'s defaults) on all the training images, ``repeats`` times with different seeds for a mean
-and a spread, and stores every final in the companion study ``S:final``
-(``search.study.schema``).
+train`'s defaults) on the training images less a held-out validation split (``val_fraction``,
+default 0.1; the data set's labelled ``val/`` where it has one), ``repeats`` times with different
+seeds for a mean and a spread, and stores every final in the companion study ``S:final``
+(``search.study.schema``). The validation split chooses the final front and best; the test
+split only measures (``reports.finals``).
 
 Like ``SearchConfig``, everything a user can get wrong is checked here before any database is
 touched. ``identity()`` is the recipe the companion study remembers: running `search final` again
-with another recipe is refused, because finals trained two ways cannot be averaged; which trials
-and how many repeats may grow between runs (new finals are added, finished ones kept).
+with another recipe is refused, because finals trained two ways cannot be averaged (the device,
+cpu or cuda, is part of it: a CUDA final trains in bf16, a CPU one in float32; so are the data
+directory and the held-out fraction); which trials and how many repeats may grow between runs
+(new finals are added, finished ones kept).
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ from common.bounds import (
     check_training,
 )
 from common.errors import UserError
-from search.config import check_running
+from search.config import check_running, resolved_dir
 from search.study.database import DEFAULT_STORAGE
 from search.study.schema import final_study_name
 from trainers.loop import TrainConfig
 
 _RECIPE = TrainConfig()  # the design's recipe: `search train`'s defaults
 DEFAULT_WEIGHTS_DIR = "final-weights"
+DEFAULT_VAL_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class FinalConfig:
     weight_decay: float = _RECIPE.weight_decay
     label_smoothing: float = _RECIPE.label_smoothing
     subset: int | None = None
+    val_fraction: float = DEFAULT_VAL_FRACTION  # training images held out to choose by; 0: none
     seed: int = 0
     data_dir: str | None = None
     concurrency: int = 1
@@ -80,7 +86,7 @@ class FinalConfig:
             batch_size=self.batch_size,
             seed=self.seed,
             subset=self.subset,
-            val_fraction=0.1,  # no validation split: the finals evaluate on the test split
+            val_fraction=self.val_fraction or 0.1,  # 0 is allowed here: no held-out split
         )
         check_int("warmup_epochs", self.warmup_epochs, 0, MAX_EPOCHS, "--warmup-epochs")
         check_int("repeats", self.repeats, 1, MAX_REPEATS, "--repeats")
@@ -117,6 +123,9 @@ class FinalConfig:
             "label_smoothing": self.label_smoothing,
             "subset": self.subset,
             "seed": self.seed,
+            "val_fraction": self.val_fraction,
+            "device": self.device,
+            "data_dir": resolved_dir(self.data_dir),
         }
 
     def recipe(self) -> dict[str, Any]:

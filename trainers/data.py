@@ -58,15 +58,26 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> tuple[ImageDa
     ``data_dir`` defaults to the Debian package's directory for Fashion-MNIST and is required for
     the others (the CIFAR pickle directory or its parent; the root of an image-folder tree).
     """
+    train, test, _ = load_splits(name, data_dir)
+    return train, test
+
+
+def load_splits(
+    name: str, data_dir: str | Path | None = None
+) -> tuple[ImageData, ImageData, ImageData | None]:
+    """(train, test, validation) as :func:`load_dataset`; the validation split is the data
+    set's own labelled one where it has one beside its test split (an image folder with labelled
+    ``val/`` and ``test/``, ``trainers.folder``), else None: then a validation split is carved
+    out of the training images (:func:`train_val_split`)."""
     check_dataset(name)
     if name == "fashion-mnist":
         from trainers.idx import load_fashion_mnist
 
-        return load_fashion_mnist(data_dir)
+        return (*load_fashion_mnist(data_dir), None)
     if name in ("cifar10", "cifar100"):
         from trainers.cifar import load_cifar
 
-        return load_cifar(name, _required_dir(name, data_dir))
+        return (*load_cifar(name, _required_dir(name, data_dir)), None)
     from trainers.folder import load_folder
 
     return load_folder(_required_dir(name, data_dir))
@@ -163,3 +174,20 @@ def train_val_split(
     val = data.take(order[:n_val], name=f"{data.name}:val")
     train = data.take(order[n_val:], name=f"{data.name}:train")
     return train, val
+
+
+def validation_split(
+    data: ImageData,
+    own_val: ImageData | None,
+    val_fraction: float,
+    seed: int,
+    subset: int | None = None,
+    *,
+    subset_setting: str = "subset",
+) -> tuple[ImageData, ImageData]:
+    """(train, validation): the data set's own labelled validation split when it has one
+    (``own_val``, see :func:`load_splits`; ``subset`` then caps the training images and
+    ``val_fraction`` is not used), else :func:`train_val_split`'s carved one."""
+    if own_val is None:
+        return train_val_split(data, val_fraction, seed, subset, subset_setting=subset_setting)
+    return take_subset(data, subset, seed, subset_setting=subset_setting), own_val

@@ -3,16 +3,21 @@
 Accepted layouts, in the spirit of torchvision's ``ImageFolder`` (not imported: it is not a
 dependency of this project):
 
-- ``root/train/<class>/**/<image>`` with an optional held-out split ``root/val`` (preferred) or
-  ``root/test``, itself either ``<class>/**/<image>`` or Tiny-ImageNet's flat
-  ``images/<file>`` plus ``val_annotations.txt`` (``file<TAB>class<TAB>...`` per line);
+- ``root/train/<class>/**/<image>`` with optional held-out splits ``root/test`` and ``root/val``,
+  each either ``<class>/**/<image>`` or Tiny-ImageNet's flat ``images/<file>`` plus
+  ``val_annotations.txt`` (``file<TAB>class<TAB>...`` per line);
 - ``root/<class>/**/<image>`` (no ``train/``).
 
-Class indices follow the sorted training folder names. Without a labelled held-out split, every
-tenth image of each class (in sorted file order) is held out as the test split, so the split is
-the same on every machine. Images are stored at the most common size among all the images
-(others are resized with Pillow's antialiasing bilinear filter) and as 1 channel only when every
-image is grey. Unreadable images raise :class:`UserError` naming the file.
+Which labelled folder is what: a labelled ``test/`` is the test split; a labelled ``val/`` is
+then the validation split (the search validates on it instead of carving one out of the training
+images, and `search final` chooses by it). Without a labelled ``test/`` (Tiny-ImageNet's test
+images carry no labels), a labelled ``val/`` is the only held-out split anyone can score on, so
+it is the test split, as the data set's authors use it. Class indices follow the sorted training
+folder names. Without any labelled held-out split, every tenth image of each class (in sorted
+file order) is held out as the test split, so the split is the same on every machine. Images
+are stored at the most common size among all the images (others are resized with Pillow's
+antialiasing bilinear filter) and as 1 channel only when every image is grey. Unreadable images
+raise :class:`UserError` naming the file.
 """
 
 from __future__ import annotations
@@ -38,18 +43,26 @@ _GREY_MODES = frozenset({"1", "L", "I", "I;16", "F"})
 Labelled = list[tuple[Path, int]]
 
 
-def load_folder(root: Path) -> tuple[ImageData, ImageData]:
-    """(train, test) from an image-folder tree; see the module docstring for the layouts."""
+def load_folder(root: Path) -> tuple[ImageData, ImageData, ImageData | None]:
+    """(train, test, validation or None) from an image-folder tree; see the module docstring
+    for the layouts and which labelled folder is which split."""
     train_root = root / "train" if (root / "train").is_dir() else root
     classes = _class_folders(train_root)
     train_items = _scan_classes(train_root, classes)
-    test_items = _held_out_split(root, classes) if train_root != root else None
+    nested = train_root != root
+    test_items = _labelled_split(root / "test", classes) if nested else None
+    val_items = _labelled_split(root / "val", classes) if nested else None
+    if test_items is None:
+        test_items, val_items = val_items, None  # a labelled val/ alone is the test split
     if test_items is None:
         train_items, test_items = _hold_out(train_items)
-    channels, size = _storage_format([path for path, _ in train_items + test_items])
+    every = train_items + test_items + (val_items or [])
+    channels, size = _storage_format([path for path, _ in every])
+    name = f"folder:{root.name}"
     return (
-        _decode(train_items, channels, size, len(classes), f"folder:{root.name}:train"),
-        _decode(test_items, channels, size, len(classes), f"folder:{root.name}:test"),
+        _decode(train_items, channels, size, len(classes), f"{name}:train"),
+        _decode(test_items, channels, size, len(classes), f"{name}:test"),
+        _decode(val_items, channels, size, len(classes), f"{name}:val") if val_items else None,
     )
 
 
@@ -81,27 +94,24 @@ def _scan_classes(folder: Path, classes: list[str]) -> Labelled:
     ]
 
 
-def _held_out_split(root: Path, classes: list[str]) -> Labelled | None:
-    """Labelled images of ``root/val`` or else ``root/test``; None when neither is labelled."""
-    for split in ("val", "test"):
-        folder = root / split
-        if not folder.is_dir():
-            continue
-        annotations = folder / "val_annotations.txt"
-        if annotations.is_file():
-            return _read_annotations(folder, annotations, classes)
-        subfolders = [e.name for e in folder.iterdir() if e.is_dir() and _images_under(e)]
-        unknown = sorted(set(subfolders) - set(classes))
-        if unknown == ["images"]:
-            continue  # Tiny-ImageNet's unlabelled test/images
-        if unknown:
-            raise UserError(
-                f"{folder} has class folder(s) {unknown[:3]} that are not in train/; "
-                "held-out classes must match the training classes"
-            )
-        if subfolders:
-            return _scan_classes(folder, classes)
-    return None
+def _labelled_split(folder: Path, classes: list[str]) -> Labelled | None:
+    """The labelled images of ``folder`` (``root/test`` or ``root/val``); None when it is
+    absent or unlabelled."""
+    if not folder.is_dir():
+        return None
+    annotations = folder / "val_annotations.txt"
+    if annotations.is_file():
+        return _read_annotations(folder, annotations, classes)
+    subfolders = [e.name for e in folder.iterdir() if e.is_dir() and _images_under(e)]
+    unknown = sorted(set(subfolders) - set(classes))
+    if unknown == ["images"]:
+        return None  # Tiny-ImageNet's unlabelled test/images
+    if unknown:
+        raise UserError(
+            f"{folder} has class folder(s) {unknown[:3]} that are not in train/; "
+            "held-out classes must match the training classes"
+        )
+    return _scan_classes(folder, classes) if subfolders else None
 
 
 def _read_annotations(folder: Path, annotations: Path, classes: list[str]) -> Labelled:

@@ -10,7 +10,7 @@ import click
 
 from common.errors import UserError
 from search.cli.run import resume_line
-from search.final_config import DEFAULT_WEIGHTS_DIR, FinalConfig
+from search.final_config import DEFAULT_VAL_FRACTION, DEFAULT_WEIGHTS_DIR, FinalConfig
 from search.study.database import DEFAULT_STORAGE
 from trainers.loop import TrainConfig
 
@@ -45,6 +45,14 @@ def parse_trials(text: str | None) -> tuple[int, ...]:
 @click.option("--weight-decay", type=float, default=_RECIPE.weight_decay, show_default=True)
 @click.option("--label-smoothing", type=float, default=_RECIPE.label_smoothing, show_default=True)
 @click.option("--subset", type=int, default=None, help="Train on N images (all if unset).")
+@click.option(
+    "--val-fraction",
+    type=float,
+    default=DEFAULT_VAL_FRACTION,
+    show_default=True,
+    help="Training images held out to choose the final front and best by (never the test "
+    "split); 0: none, the proxy chooses.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Finals' seeds derive.")
 @click.option("--data-dir", default=None, help="Data set directory (if not the default).")
 @click.option("--concurrency", type=int, default=1, show_default=True, help="Finals at once.")
@@ -59,8 +67,9 @@ def parse_trials(text: str | None) -> tuple[int, ...]:
 )
 @click.option("--trial-timeout", type=float, default=None, help="Stop a final after S s.")
 def final_command(trial_list: str | None, **options: Any) -> None:
-    """Retrain chosen trials (default: the Pareto front) with the full recipe on all training
-    images and evaluate each once on the test split; resumable with the same command."""
+    """Retrain chosen trials (default: the Pareto front) with the full recipe on the training
+    images (less a held-out validation split that chooses among them) and evaluate each once on
+    the test split; resumable with the same command."""
     from search.driver.final import run_finals
 
     config = FinalConfig(trials=parse_trials(trial_list), **options)

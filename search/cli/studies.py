@@ -13,6 +13,7 @@ import json
 import click
 import optuna
 
+from reports.final_stats import unordered_pairs
 from reports.finals import FinalData, agreement_record, final_data, final_rows, no_final_message
 from search.driver.progress import summary_table
 from search.study import schema
@@ -70,11 +71,13 @@ def studies_command(storage: str, as_json: bool) -> None:
     "--final",
     "final",
     is_flag=True,
-    help="The front of the final trainings (test split, `search final`) with proxy accuracies "
-    "and whether the proxy ranks the networks as full training does.",
+    help="The front of the final trainings (`search final`): which figure chose it (the finals' "
+    "validation split, else the proxy), the test scores with their standard errors, the pairs "
+    "the test split cannot order, and whether the proxy ranks the networks as full training does.",
 )
 def best_command(study: str, storage: str, as_json: bool, final: bool) -> None:
-    """Print the Pareto-optimal COMPLETE trials (max accuracy, min MACs) with their specs."""
+    """Print the Pareto-optimal COMPLETE trials in the study's own objectives (accuracy up; MACs
+    and/or latency down, as `search run --objectives` chose) with their specs."""
     from common.errors import UserError
 
     check_database(storage, must_exist=True)
@@ -123,31 +126,56 @@ def _accuracy(value: float | None) -> str:
 
 
 def _print_final(study: str, data: FinalData | None, as_json: bool) -> None:
-    """`search best --final`: the final front and the agreement line (or how to get them)."""
+    """`search best --final`: the final front, which figure chose it and which measures it, the
+    test scores with their standard errors, the pairs the test split cannot order and the
+    agreement line (or how to get them)."""
     if data is None:
         click.echo(no_final_message(study))
         return
+    front = final_rows(data, front_only=True)
+    shown = [n.score for n in data.final_front if n.score is not None]
+    unordered = unordered_pairs(shown)
     if as_json:
         record = {
             "study": data.source_study,
             "final_study": data.name,
-            "front": final_rows(data, front_only=True),
+            "objectives": list(data.objectives),
+            "front": front,
+            "final_best": data.best.number if data.best is not None else None,
             "agreement": agreement_record(data),
+            "front_unordered": [u.message for u in unordered],
         }
         click.echo(json.dumps(record, allow_nan=False))
         return
     click.echo(
-        f"final front of study {study} ({data.name}, test split): {len(data.final_front)} of "
-        f"{len(data.measured)} retrained networks"
+        f"final front of study {study} ({data.name}; objectives {', '.join(data.objectives)}): "
+        f"{len(data.final_front)} of {len(data.measured)} retrained networks"
     )
-    click.echo(f"{'trial':>6}  {'MACs':>14}  {'proxy acc':>9}  {'test mean ± std':>17}  reps  spec")
-    for row in final_rows(data, front_only=True):
-        mean = _accuracy(row["test_mean"])
-        if row["test_std"] is not None:
-            mean += f" ± {row['test_std']:.4f}"
+    click.echo(f"chosen by: {data.chooser}")
+    click.echo(f"measured by: {data.measure}")
+    latency = "latency" in data.objectives
+    click.echo(
+        f"{'trial':>6}  {'MACs':>14}  {'ms' if latency else '':>7}  {'proxy acc':>9}  "
+        f"{'val acc':>7}  {'test acc ± SE':>15}  {'std':>6}  reps  spec"
+    )
+    for row in front:
+        test = _accuracy(row["test_mean"])
+        if row["test_se"] is not None:
+            test += f" ± {row['test_se']:.4f}"
         macs = "-" if row["macs"] is None else f"{row['macs']:,}"
+        ms = f"{row['latency_ms']:.3g}" if latency and row["latency_ms"] is not None else ""
+        std = "-" if row["test_std"] is None else f"{row['test_std']:.4f}"
         click.echo(
-            f"{row['trial']:>6}  {macs:>14}  {_accuracy(row['proxy_accuracy']):>9}  {mean:>17}  "
-            f"{row['repeats']:>4}  {row['spec'] or '-'}"
+            f"{row['trial']:>6}  {macs:>14}  {ms:>7}  {_accuracy(row['proxy_accuracy']):>9}  "
+            f"{_accuracy(row['val_mean']):>7}  {test:>15}  {std:>6}  {row['repeats']:>4}  "
+            f"{row['spec'] or '-'}"
         )
+    best = data.best
+    if best is not None and best.mean is not None:
+        click.echo(
+            f"final best (chosen by {data.chosen_by}): trial {best.number}, test "
+            f"{best.mean:.4f} ± {best.test_se or 0.0:.4f}"
+        )
+    for pair in unordered:
+        click.echo(pair.message)
     click.echo(data.agreement.message)

@@ -45,11 +45,10 @@ from trainers import (
     TrainConfig,
     check_classes,
     check_dataset,
-    load_dataset,
     resolve_device,
     train_trial,
-    train_val_split,
 )
+from trainers.data import load_splits, validation_split
 from trainers.device import available_memory_bytes, cpu_threads, planned_bytes
 from trainers.evaluation import evaluate_saved, record_evaluation
 from trainers.planning import plan_memory
@@ -242,10 +241,12 @@ def train_command(
         memory_limit_bytes=max(1, limit),
         time_limit_s=time_limit,
     )
-    train_data, test_data = load_dataset(dataset, data_dir)
+    train_data, test_data, own_val = load_splits(dataset, data_dir)
     classes = check_classes(options.get("classes"), train_data, dataset, "--classes")
     spec = spec_from_options(options, classes=classes)
-    train, val = train_val_split(train_data, val_fraction, seed, subset, subset_setting="--subset")
+    train, val = validation_split(
+        train_data, own_val, val_fraction, seed, subset, subset_setting="--subset"
+    )
     try:
         plan = plan_memory(spec, train, val, config)
     except InsufficientMemory as exc:

@@ -57,6 +57,7 @@ class Work:
     settings: TrialSettings  # what every trial of the search shares
     resources: Resources
     remaining: int  # trials still to start (Tune's ``num_samples``)
+    holdout: ImageData | None = None  # a final's held-out validation split (`search final`)
 
 
 class Executor(Protocol):

@@ -14,8 +14,14 @@ caps them), and evaluation once, after the last epoch, on the test split
 `search evaluate`, never by a search.
 
 Resuming is the same command again: the queue adds only the (trial, repeat) pairs without a
-complete, running or queued final, and the lease recovery re-queues the finals that were running
+complete, running or queued final (read and written under ``search.study.lock``, so two commands
+at once never queue a pair twice), and the lease recovery re-queues the finals that were running
 when a driver was killed.
+
+What chooses among finals is not the test split: each final holds out part of its training
+images (``--val-fraction``, default 0.1; a data set's own labelled ``val/`` where it has one) and
+is scored on it too, after training, through the same saved weights; ``reports.finals`` chooses
+the final front and the final best by that figure and keeps the test score as the measurement.
 """
 
 from __future__ import annotations
@@ -46,12 +52,13 @@ from search.driver.watch import TrialWatch
 from search.final_config import FinalConfig
 from search.strategy.finals import FinalPlanner, enqueue_finals, select_trials
 from search.study import schema
-from search.study.database import check_database, config_changes, find_study
+from search.study.database import adopt_late_keys, check_database, config_changes, find_study
 from search.study.lease import Lease, lease_times
+from search.study.lock import study_lock
 from search.study.schema import DIRECTIONS, Counts, status_of
 from search.study.urls import mask_url
 from search.worker.trial import TrialSettings
-from trainers.data import ImageData, load_dataset, take_subset
+from trainers.data import ImageData, load_splits, take_subset, validation_split
 
 
 @dataclass
@@ -98,8 +105,9 @@ def run_finals(
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = open_storage_retrying(config.storage)
     source = _load_source(storage, config)
+    config = _resolved(config, source, resources.device)
     selected = select_trials(source, config.trials, config.top)
-    train, test = _load_data(source, config)
+    train, holdout, test = _load_data(source, config)
     existing = find_study(config.storage, config.final_study)
     if existing is not None:
         _check_recipe(existing.config or {}, config)
@@ -114,11 +122,13 @@ def run_finals(
     )
     interrupted = False
     searcher: StudySearcher | None = None
-    data_bytes = sum(d.images.numel() + d.labels.numel() * 8 for d in (train, test))
+    splits = [train, test, *([holdout] if holdout is not None else [])]
+    data_bytes = sum(d.images.numel() + d.labels.numel() * 8 for d in splits)
     with runner.session(run, resources, data_bytes, stream):
         try:
             final = _open_final(storage, config)
-            queue = enqueue_finals(final, selected, config.repeats, config.seed)
+            with study_lock(storage, config.final_study):
+                queue = enqueue_finals(final, selected, config.repeats, config.seed)
             with Lease(storage, interval_s=renew_s, grace_s=lease_s) as lease:
                 watch = TrialWatch(config.trial_timeout, logs_dir())
                 progress = Progress(final, queue.queued + queue.kept, stream)
@@ -140,7 +150,9 @@ def run_finals(
                         final=True,
                         recipe=tuple(config.recipe().items()),
                     )
-                    work = Work(run, searcher, train, test, settings, resources, counts.waiting)
+                    work = Work(
+                        run, searcher, train, test, settings, resources, counts.waiting, holdout
+                    )
                     interrupted = runner.run(work)
                 progress.close()
             trials = final.get_trials(deepcopy=False)
@@ -160,15 +172,34 @@ def run_finals(
     )
 
 
+def _resolved(config: FinalConfig, source: optuna.Study, device: str) -> FinalConfig:
+    """``config`` with the device that trains (``cpu`` / ``cuda``, not ``auto``: the identity
+    keeps what ran) and, when no ``--data-dir`` was given, the searched study's."""
+    searched = source.user_attrs.get(schema.CONFIG) or {}
+    data_dir = config.data_dir
+    if data_dir is None and isinstance(searched.get("data_dir"), str):
+        data_dir = searched["data_dir"]
+    return config.replace(device=device, data_dir=data_dir)
+
+
 def _check_recipe(stored: dict[str, Any], config: FinalConfig) -> None:
     """Refuse to add finals trained with another recipe to the companion study: a mean over
-    repeats trained two ways means nothing."""
+    repeats trained two ways means nothing. Finals written before the validation split existed
+    held out nothing (``val_fraction`` 0)."""
+    stored = {"val_fraction": 0.0, **stored}
     shown = config_changes(stored, config.identity())
-    if shown:
-        raise UserError(
-            f"the finals of study {config.study!r} were trained with another recipe ({shown}); "
-            "run `search final` with the same settings to add or resume finals"
+    if not shown:
+        return
+    hint = ""
+    if stored["val_fraction"] != config.val_fraction:
+        hint = (
+            f" (they held out {stored['val_fraction']:g} of the training images to choose by; "
+            f"pass --val-fraction {stored['val_fraction']:g} to resume them)"
         )
+    raise UserError(
+        f"the finals of study {config.study!r} were trained with another recipe ({shown}){hint}; "
+        "run `search final` with the same settings to add or resume finals"
+    )
 
 
 def _executor(executor: str | Executor) -> Executor:
@@ -195,9 +226,13 @@ def _load_source(storage: optuna.storages.BaseStorage, config: FinalConfig) -> o
         ) from exc
 
 
-def _load_data(source: optuna.Study, config: FinalConfig) -> tuple[ImageData, ImageData]:
-    """All the training images (``--subset`` caps them) and the test split of the searched
-    study's data set."""
+def _load_data(
+    source: optuna.Study, config: FinalConfig
+) -> tuple[ImageData, ImageData | None, ImageData]:
+    """(train, held-out validation or None, test) of the searched study's data set: the
+    training images (``--subset`` caps them), less the ``--val-fraction`` held out to choose
+    by (the data set's own labelled validation split instead, when it has one; none with
+    ``--val-fraction 0``), and the test split."""
     searched = source.user_attrs.get(schema.CONFIG) or {}
     dataset = searched.get("dataset")
     if not isinstance(dataset, str):
@@ -205,9 +240,19 @@ def _load_data(source: optuna.Study, config: FinalConfig) -> tuple[ImageData, Im
             f"study {config.study!r} was not written by `search run` (it has no data set in its "
             "config); pass a study that `search run` wrote"
         )
-    full_train, test = load_dataset(dataset, config.data_dir)
-    train = take_subset(full_train, config.subset, config.seed, subset_setting="--subset")
-    return train, test
+    full_train, test, own_val = load_splits(dataset, config.data_dir)
+    if not config.val_fraction:
+        train = take_subset(full_train, config.subset, config.seed, subset_setting="--subset")
+        return train, None, test
+    train, holdout = validation_split(
+        full_train,
+        own_val,
+        config.val_fraction,
+        config.seed,
+        config.subset,
+        subset_setting="--subset",
+    )
+    return train, holdout, test
 
 
 def _open_final(storage: optuna.storages.BaseStorage, config: FinalConfig) -> optuna.Study:
@@ -222,7 +267,9 @@ def _open_final(storage: optuna.storages.BaseStorage, config: FinalConfig) -> op
             directions=list(DIRECTIONS),
         )
     except optuna.exceptions.DuplicatedStudyError:
-        return optuna.load_study(study_name=config.final_study, storage=storage, sampler=sampler)
+        final = optuna.load_study(study_name=config.final_study, storage=storage, sampler=sampler)
+        adopt_late_keys(final, config.identity())
+        return final
     final.set_metric_names(schema.FINAL_METRIC_NAMES)
     final.set_user_attr(schema.CONFIG, config.identity())
     final.set_user_attr(schema.SOURCE_STUDY, config.study)

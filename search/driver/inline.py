@@ -84,7 +84,7 @@ class InlineExecutor:
         """Run trials until the study has them; True when stopped by Ctrl-C / SIGTERM."""
         searcher = work.searcher
         scheduler = self.scheduler(work.config.epochs) if self.scheduler else None
-        data = LocalData(work.train, work.val)
+        data = LocalData(work.train, work.val, work.holdout)
         self.epochs_trained = started = 0
         try:
             with stop_on_signals(searcher):

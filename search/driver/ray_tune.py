@@ -70,7 +70,7 @@ class RayExecutor:
             # the split goes to the object store once; workers cache it (search.worker.shared_data)
             tune.with_parameters(
                 run_measured_trial,
-                data=SharedData.put(work.train, work.val),
+                data=SharedData.put(work.train, work.val, work.holdout),
                 settings=work.settings,
             ),
             {"cpu": resources.threads, "gpu": resources.gpus_per_trial},

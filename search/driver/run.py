@@ -33,7 +33,15 @@ from sqlalchemy.exc import IntegrityError
 from common.errors import UserError
 from search.config import SearchConfig
 from search.driver.executor import Executor, Resources, Work
-from search.driver.latency import check_latency_here, latency_measure
+from search.driver.latency import (
+    check_latency_here,
+    check_loaded_study,
+    check_timing,
+    has_timing_record,
+    latency_measure,
+    timing_line,
+    timing_machine,
+)
 from search.driver.progress import Progress, summary_table
 from search.driver.ray_session import driver_log
 from search.driver.searcher import STORAGE_ERRORS, StudySearcher
@@ -46,6 +54,7 @@ from search.study import schema
 from search.study.database import (
     ExistingStudy,
     StorageFault,
+    adopt_late_keys,
     check_compatible,
     check_database,
     error_chain,
@@ -54,13 +63,14 @@ from search.study.database import (
     storage_fault,
 )
 from search.study.front import best_accuracy, pareto_front
+from search.study.latency import timing_record
 from search.study.lease import Lease, lease_times
 from search.study.schema import Counts, directions_for
 from search.study.urls import parse_url, sqlite_path
 from search.worker.faults import one_line
 from search.worker.trial import TrialSettings
 from space import count_spec
-from trainers.data import ImageData, check_classes, load_dataset, train_val_split
+from trainers.data import ImageData, check_classes, load_splits, validation_split
 
 
 @dataclass(frozen=True)
@@ -110,12 +120,17 @@ def run_search(
     renew_s, lease_s = lease_times()
     check_database(config.storage)
     resources = resources_for(config)
+    config = config.replace(device=resources.device)  # the identity keeps what trains: cpu/cuda
     train, val, classes = _load_data(config)
     _check_budget(config, classes)
     check_latency_here(config)
     existing = find_study(config.storage, config.study)
     if existing is not None:
         check_compatible(existing, config.identity(), config.storage, config.objectives)
+    local_timing = config.uses_latency and config.latency_resource is None
+    timing = timing_machine(config) if local_timing else None
+    if timing is not None:  # refused before Ray starts; a named node is asked inside the session
+        check_timing(config, timing, existing is not None)
 
     data_bytes = sum(t.images.numel() + t.labels.numel() * 8 for t in (train, val))
     planner = Planner(config, classes)
@@ -123,6 +138,11 @@ def run_search(
     interrupted = False
     with runner.session(config, resources, data_bytes, stream):
         planner.measure = latency_measure(config)  # needs Ray's session for --latency-resource
+        if config.uses_latency:
+            planner.timing = timing or timing_machine(config)
+            if timing is None:
+                check_timing(config, planner.timing, existing is not None)
+            stream.write(timing_line(config, planner.timing) + "\n")
         try:
             study, storage = _open_study(config, planner, existing is None, baseline)
             with Lease(storage, interval_s=renew_s, grace_s=lease_s) as lease:
@@ -262,11 +282,19 @@ def memory_share(resources: Resources, concurrency: int) -> float:
 
 
 def _load_data(config: SearchConfig) -> tuple[ImageData, ImageData, int]:
-    """The search's train and validation splits, carved from the data set's training images
-    only: the test split is never read by a search (``search final`` is what reads it)."""
-    full_train, _test = load_dataset(config.dataset, config.data_dir)
-    train, val = train_val_split(
-        full_train, config.val_fraction, config.seed, config.subset, subset_setting="--subset"
+    """The search's train and validation splits: the data set's own labelled validation split
+    when it has one beside its test split (an image folder with ``val/`` and ``test/``; then
+    ``--subset`` caps the training images and ``--val-fraction`` is not used), else carved from
+    the training images. The test split is never read by a search (``search final`` is what
+    reads it)."""
+    full_train, _test, own_val = load_splits(config.dataset, config.data_dir)
+    train, val = validation_split(
+        full_train,
+        own_val,
+        config.val_fraction,
+        config.seed,
+        config.subset,
+        subset_setting="--subset",
     )
     classes = check_classes(
         config.space.pins.get("classes"), full_train, config.dataset, "--classes"
@@ -325,10 +353,19 @@ def _open_study(
             config.study, tuple(d.name for d in study.directions), _wait_for_config(study)
         )
         check_compatible(existing, config.identity(), config.storage, config.objectives)
+        if planner.timing is not None:
+            check_loaded_study(study, config, planner.timing)
+        _adopt(study, config, planner)
         return study, storage
+    if not created:
+        _adopt(study, config, planner)
     if created:
         from importlib.metadata import version
 
+        if planner.timing is not None:  # before the config: a racing driver checks it after
+            study.set_user_attr(
+                schema.LATENCY_MACHINE, timing_record(planner.timing, config.latency_resource)
+            )
         study.set_metric_names(list(config.objectives))
         study.set_user_attr(schema.CONFIG, config.identity())
         study.set_user_attr(schema.EFFNAS_VERSION, version("effnas"))
@@ -339,6 +376,15 @@ def _open_study(
         if baseline.opening:
             planner.enqueue_opening(study)
     return study, storage
+
+
+def _adopt(study: optuna.Study, config: SearchConfig, planner: Planner) -> None:
+    """What a resumed study of an older effnas lacks and this driver checked: the late
+    identity keys (device, data directory) and its timing machine."""
+    adopt_late_keys(study, config.identity())
+    if planner.timing is not None and not has_timing_record(study):
+        record = timing_record(planner.timing, config.latency_resource)
+        study.set_user_attr(schema.LATENCY_MACHINE, record)
 
 
 def open_storage_retrying(url: str) -> RDBStorage:

@@ -70,7 +70,7 @@ from search.study import schema
 from search.study.latency import LatencyCache, Measure
 from search.study.schema import INFEASIBLE, Counts
 from space import ArchSpec, count_spec, fit_phi, resolve
-from space.latency import LatencyRecord, measure_latency
+from space.latency import LatencyRecord, Machine, measure_latency, this_machine
 from space.searchspace import CATEGORICAL, SearchSpace
 
 WAIT = "wait"
@@ -136,6 +136,7 @@ class Planner:
         self.config = config
         self.classes = classes
         self.measure = measure
+        self.timing: Machine | None = None  # the machine ``measure`` times on (None: this one)
         self._caches: dict[int, LatencyCache] = {}
         self.stage1_quota = math.ceil(config.trials / 2)
         self.note: str | None = None  # why the search finished early, for the progress line
@@ -262,7 +263,9 @@ class Planner:
     def _cache(self, study: optuna.Study) -> LatencyCache:
         if study._study_id not in self._caches:
             settings = self.config.latency_settings()
-            self._caches[study._study_id] = LatencyCache(study, settings, self.measure)
+            machine = self.timing or this_machine(settings.device)
+            cache = LatencyCache(study, settings, self.measure, machine.host)
+            self._caches[study._study_id] = cache
         return self._caches[study._study_id]
 
     def _sampled(self, trial: optuna.Trial, stage: str) -> Candidate:

@@ -227,14 +227,36 @@ def check_compatible(
         )
 
 
+# identity keys added after studies were first written: a stored config without one was written
+# before it existed, so it says nothing about it; such a study resumes with the value of now and
+# remembers it from then on (``adopt_late_keys``)
+LATE_KEYS = ("device", "data_dir")
+
+
 def config_changes(stored: dict[str, Any], config: dict[str, Any]) -> str | None:
     """The first four keys in which a study's stored "config" attr and ``config`` differ, as
-    ``key: stored -> new``; None when they agree (``config`` compared as JSON, as stored)."""
+    ``key: stored -> new``; None when they agree (``config`` compared as JSON, as stored). A key
+    of :data:`LATE_KEYS` that the stored config lacks is not a difference."""
     fresh = json.loads(json.dumps(config))
-    differing = sorted(k for k in set(stored) | set(fresh) if stored.get(k) != fresh.get(k))
+    differing = sorted(
+        k
+        for k in set(stored) | set(fresh)
+        if stored.get(k) != fresh.get(k) and (k in stored or k not in LATE_KEYS)
+    )
     if not differing:
         return None
     return ", ".join(f"{k}: {stored.get(k)!r} -> {fresh.get(k)!r}" for k in differing[:4])
+
+
+def adopt_late_keys(study: optuna.Study, config: dict[str, Any]) -> None:
+    """Write the :data:`LATE_KEYS` a resumed study's "config" attr lacks (an older study's), so
+    that from now on a resume that changes them is refused like any other change."""
+    stored = study.user_attrs.get(CONFIG)
+    if not isinstance(stored, dict):
+        return
+    missing = {k: config[k] for k in LATE_KEYS if k in config and k not in stored}
+    if missing:
+        study.set_user_attr(CONFIG, {**stored, **json.loads(json.dumps(missing))})
 
 
 def _connect_args(url: URL) -> dict[str, Any]:

@@ -32,7 +32,11 @@ DEFAULT_OBJECTIVES = OBJECTIVE_SETS[0]
 # ----- study user attrs ------------------------------------------------------------------------
 CONFIG = "config"  # the search's identity (SearchConfig.identity): a resume must match it
 EFFNAS_VERSION = "effnas_version"  # the effnas version that created the study
-LATENCY_PREFIX = "latency:"  # + "<spec_id>:<device>:b<batch>:<backend>": one measured network
+LATENCY_PREFIX = "latency:"  # + "<spec_id>:<machine>:<device>:b<batch>:<backend>": one record
+# the machine that times this study's candidates ({"host", "processor", "resource"}), written by
+# the driver that creates a latency study, before CONFIG: every later driver must time there
+LATENCY_MACHINE = "latency_machine"
+THROUGHPUT = "throughput"  # measured training speed per host and device (search.driver.estimate)
 
 # ----- trial user attrs: the candidate, written when the trial starts --------------------------
 SPEC = "spec"  # the candidate's canonical ArchSpec string
@@ -90,6 +94,11 @@ PROXY_ACCURACY = "proxy_accuracy"  # the searched trial's short-trial validation
 TEST_CORRECT = "test_correct"  # test images the final network classified correctly
 TEST_IMAGES = "test_images"  # test images it was evaluated on (the whole test split)
 TRAIN_IMAGES = "train_images"  # training images it was trained on
+# the final's held-out validation split (training images it never trained on, or a data set's
+# labelled val/): what chooses the final front and the final best, so the test split only measures
+VAL_CORRECT = "val_correct"
+VAL_IMAGES = "val_images"
+VAL_ACCURACY = "val_accuracy"
 
 
 COST_ATTRS = {"macs": MACS, "latency": LATENCY_MS}  # objective -> the trial attr holding it
@@ -133,6 +142,9 @@ RESULT_ATTRS = (  # copied from the trainer's final result when present
     TEST_CORRECT,
     TEST_IMAGES,
     TRAIN_IMAGES,
+    VAL_CORRECT,
+    VAL_IMAGES,
+    VAL_ACCURACY,
 )
 
 # ----- status values ---------------------------------------------------------------------------

@@ -19,44 +19,51 @@ from typing import Any
 
 from trainers.data import ImageData
 
-_cache: dict[tuple[str, str], tuple[ImageData, ImageData]] = {}
+Splits = tuple[ImageData, ImageData, ImageData | None]  # train, val (a final's: test), holdout
+_cache: dict[tuple[str, ...], Splits] = {}
 
 
 @dataclass(frozen=True)
 class SharedData:
-    """Object refs of the (train, validation) splits; pickling it copies only the refs."""
+    """Object refs of the (train, validation) splits, and of a final's held-out validation split
+    when it has one; pickling it copies only the refs."""
 
     train: Any  # ray.ObjectRef
     val: Any
+    holdout: Any = None
 
     @classmethod
-    def put(cls, train: ImageData, val: ImageData) -> SharedData:
-        """Store both splits in the object store of the running Ray session."""
+    def put(cls, train: ImageData, val: ImageData, holdout: ImageData | None = None) -> SharedData:
+        """Store the splits in the object store of the running Ray session."""
         import ray
 
-        return cls(ray.put(train), ray.put(val))
+        return cls(ray.put(train), ray.put(val), ray.put(holdout) if holdout is not None else None)
 
-    def fetch(self) -> tuple[ImageData, ImageData, bool]:
-        """(train, val, cached): from this process's cache, else from the object store once."""
-        key = (self.train.hex(), self.val.hex())
+    def fetch(self) -> tuple[ImageData, ImageData, ImageData | None, bool]:
+        """(train, val, holdout, cached): from this process's cache, else from the object store
+        once."""
+        refs = [self.train, self.val, *([self.holdout] if self.holdout is not None else [])]
+        key = tuple(ref.hex() for ref in refs)
         hit = _cache.get(key)
         if hit is not None:
-            return hit[0], hit[1], True
+            return (*hit, True)
         import ray
 
-        train, val = ray.get([self.train, self.val])
+        fetched = ray.get(refs)
+        splits: Splits = (fetched[0], fetched[1], fetched[2] if len(fetched) > 2 else None)
         _cache.clear()
-        _cache[key] = (train, val)
-        return train, val, False
+        _cache[key] = splits
+        return (*splits, False)
 
 
 @dataclass(frozen=True)
 class LocalData:
-    """The (train, validation) splits held in this process; :meth:`fetch` as for SharedData."""
+    """The splits held in this process; :meth:`fetch` as for SharedData."""
 
     train: ImageData
     val: ImageData
+    holdout: ImageData | None = None
 
-    def fetch(self) -> tuple[ImageData, ImageData, bool]:
-        """(train, val, True): the split is in this process already."""
-        return self.train, self.val, True
+    def fetch(self) -> tuple[ImageData, ImageData, ImageData | None, bool]:
+        """(train, val, holdout, True): the splits are in this process already."""
+        return self.train, self.val, self.holdout, True

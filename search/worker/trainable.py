@@ -38,7 +38,7 @@ def run_measured_trial(
     """The Ray trainable: ``run_trial`` with cached data, Ray's CPU count, and clock readings."""
     global _trials_in_process
     entered = time.time()
-    train, val, cached = data.fetch()
+    train, val, holdout, cached = data.fetch()
     fetched = time.time()
     _trials_in_process += 1
     threads = ray_cpus(settings.threads)
@@ -61,4 +61,5 @@ def run_measured_trial(
             result = {**result, **{CLOCK + key: value for key, value in clock.items()}}
         send(result)
 
-    run_trial(config, train, val, dataclasses.replace(settings, threads=threads), forward)
+    settings = dataclasses.replace(settings, threads=threads)
+    run_trial(config, train, val, settings, forward, holdout=holdout)

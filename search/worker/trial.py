@@ -51,7 +51,9 @@ class TrialSettings:
     time_limit_s: float | None = None  # --trial-timeout (the driver enforces it too)
     memory_share: float = 1.0  # this trial's share of the device's memory (GPU or host RAM)
     # a final training (`search final`): ``val`` is the test split, evaluated once, on the saved
-    # weights after training; ``recipe`` holds the TrainConfig fields it sets beyond a trial's
+    # weights after training, and so is the final's held-out validation split when it has one
+    # (``holdout``: what chooses among finals); ``recipe`` holds the TrainConfig fields it sets
+    # beyond a trial's
     final: bool = False
     recipe: tuple[tuple[str, Any], ...] = ()
 
@@ -62,9 +64,12 @@ def run_trial(
     val: ImageData,
     settings: TrialSettings,
     report: Reporter | None = None,
+    holdout: ImageData | None = None,
 ) -> None:
     """Train ``config["spec"]`` with ``config["seed"]``: reports per epoch and a final report;
-    a failure raises :class:`TrialFailed` with its kind and one-line reason."""
+    a failure raises :class:`TrialFailed` with its kind and one-line reason. A final evaluates
+    its saved weights on ``holdout`` (its validation split, when it has one) and on ``val`` (the
+    test split)."""
     if report is None:
         from ray import tune
 
@@ -105,6 +110,8 @@ def run_trial(
         )
         result = train_trial(spec, train, val, train_config, on_epoch=on_epoch, save_dir=save_dir)
         tested = _test(save_dir, val, settings) if settings.final else {}
+        if settings.final and holdout is not None:
+            tested.update(_validate(save_dir, holdout, settings))
     except Exception as exc:  # any trial error fails this trial only; the search goes on
         traceback.print_exc(file=sys.stderr)  # Ray keeps the worker's stderr in its logs
         fault = failure_fault(exc)
@@ -121,6 +128,19 @@ def run_trial(
             **({schema.TRAIN_IMAGES: len(train)} if settings.final else {}),
         }
     )
+
+
+def _validate(save_dir: Path | None, holdout: ImageData, settings: TrialSettings) -> dict[str, Any]:
+    """A final's evaluation on its held-out validation split, through the same saved weights
+    and input contract as the test: the figure that chooses among finals."""
+    if save_dir is None:
+        raise ValueError("a final training needs TrialSettings.weights_root")
+    _, evaluation = evaluate_saved(save_dir, holdout, torch.device(settings.device))
+    return {
+        schema.VAL_ACCURACY: evaluation.accuracy,
+        schema.VAL_CORRECT: evaluation.correct,
+        schema.VAL_IMAGES: evaluation.images,
+    }
 
 
 def _test(save_dir: Path | None, test: ImageData, settings: TrialSettings) -> dict[str, Any]:

@@ -169,11 +169,23 @@ FINAL_CONFIG = {"epochs": 30, "dataset": "fashion-mnist", "repeats": 3}
 TEST_IMAGES = 10_000
 
 
-def write_finals(url: str, results: dict[int, list[float | str]], study: str = STUDY) -> str:
+VAL_IMAGES = 6_000
+
+
+def write_finals(
+    url: str,
+    results: dict[int, list[float | str]],
+    study: str = STUDY,
+    validation: dict[int, list[float]] | None = None,
+    held_out: bool = True,
+) -> str:
     """Add ``study``:final to ``url``: for each searched trial number its repeats, in order.
 
     A float is a COMPLETE repeat's test accuracy; "failed", "interrupted" or "running" write
-    such a trial instead. Returns the companion study's name.
+    such a trial instead. Each complete repeat also has a held-out validation accuracy: from
+    ``validation`` (per trial, per complete repeat), else equal to its test accuracy; with
+    ``held_out`` False none (finals of an older effnas, or ``--val-fraction 0``). Returns the
+    companion study's name.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     searched = {t.number: t for t in optuna.load_study(study_name=study, storage=url).trials}
@@ -203,6 +215,15 @@ def write_finals(url: str, results: dict[int, list[float | str]], study: str = S
                     epochs_run=FINAL_CONFIG["epochs"],
                     test_correct=round(outcome * TEST_IMAGES),
                 )
+                if held_out:
+                    done = sum(isinstance(o, float) for o in repeats[:repeat])
+                    val = (validation or {}).get(number, [])
+                    accuracy = val[done] if done < len(val) else outcome
+                    attrs.update(
+                        val_accuracy=accuracy,
+                        val_correct=round(accuracy * VAL_IMAGES),
+                        val_images=VAL_IMAGES,
+                    )
                 trial = create_trial(
                     state=TrialState.COMPLETE, values=[outcome, attrs["macs"]], user_attrs=attrs
                 )

@@ -74,7 +74,7 @@ def test_records_per_network(make_study: Callable[..., str]) -> None:
     assert by[3].count == 2 and len(by[3].repeats) == 3  # the running repeat is kept, not counted
     assert by[0].std is None and by[0].count == 1  # one repeat: no sample std
     assert by[2].count == 1 and [r.status for r in by[2].repeats] == ["complete", "failed"]
-    assert by[5].mean is None and by[5].count == 0 and by[5].final_point is None
+    assert by[5].mean is None and by[5].count == 0 and by[5].final_point("validation") is None
     assert by[3].proxy_accuracy == 0.88 and by[3].macs == 282_836_832
     assert by[3].spec is not None and by[3].spec.block == "se"
     assert by[1].params is not None
@@ -100,8 +100,8 @@ def test_perfect_agreement(make_study: Callable[..., str]) -> None:
     assert a.tau == pytest.approx(1.0) and a.rho == pytest.approx(1.0)
     assert (a.proxy_best, a.final_best, a.agrees, a.note) == (3, 3, True, None)
     assert a.message == (
-        "the short trials' ranking agrees with the final training: tau 1.00 >= 0.5, rho 1.00; "
-        "the proxy's best (trial 3) is also the final best"
+        "the short trials' ranking agrees with the final training: tau 1.00 >= 0.5, rho 1.00 "
+        "(proxy vs test); the proxy's best (trial 3) is also the final best by validation"
     )
 
 
@@ -129,8 +129,8 @@ def test_disagreement_line(make_study: Callable[..., str]) -> None:
     assert a.rho == pytest.approx(1 - 6 * (9 + 1 + 4 + 4) / 60)
     assert not a.agrees
     assert a.message == (
-        "the short trials' ranking disagrees with the final training: tau -0.67 < 0.5; "
-        "the proxy's best (trial 3) is not the final best (trial 0)"
+        "the short trials' ranking disagrees with the final training: tau -0.67 < 0.5 (proxy vs "
+        "test); the proxy's best (trial 3) is not the final best by validation (trial 0)"
     )
     assert [n.number for n in data.final_front] == [0]  # the cheapest is also the best
     assert [n.number for n in data.proxy_front] == [0, 1, 3]
@@ -146,7 +146,7 @@ def test_fewer_than_three_networks_give_no_correlation(make_study: Callable[...,
     )
     assert a.message == (
         "the short trials' ranking disagrees with the final training: "
-        "the proxy's best (trial 3) is not the final best (trial 0)"
+        "the proxy's best (trial 3) is not the final best by validation (trial 0)"
     )
 
 
@@ -158,7 +158,7 @@ def test_two_agreeing_networks_say_why_there_is_no_tau(make_study: Callable[...,
     assert a.message == (
         "the short trials' ranking agrees with the final training: rank agreement needs at "
         "least 3 retrained networks with a complete final (have 2); the proxy's best (trial 3) "
-        "is also the final best"
+        "is also the final best by validation"
     )
 
 
@@ -198,13 +198,18 @@ def test_figures(make_study: Callable[..., str]) -> None:
     fronts = {t.name: t for t in figures["final_fronts"].data}
     assert set(fronts) == {
         "retrained networks (test)",
-        "final front",
+        "final front (chosen by validation)",
         "retrained networks (proxy)",
         "proxy front",
     }
-    assert [c[0] for c in fronts["final front"].customdata] == [0, 1, 2, 3]  # 2 beats 1 here
+    assert [c[0] for c in fronts["final front (chosen by validation)"].customdata] == [
+        0,
+        1,
+        2,
+        3,
+    ]  # 2 beats 1 here
     assert [c[0] for c in fronts["proxy front"].customdata] == [0, 1, 3]
-    assert fronts["final front"].line.shape == "hv"
+    assert fronts["final front (chosen by validation)"].line.shape == "hv"
     assert figures["final_fronts"].layout.xaxis.type == "log"
     assert figures["final_fronts"].layout.xaxis2.type == "log"
     assert SPREAD_NOTE in figures["final_fronts"].layout.annotations[0].text

@@ -79,9 +79,15 @@ def test_config_errors(changes: dict, message: str) -> None:
 
 
 def test_identity_ignores_operational_settings() -> None:
-    base = SearchConfig(budget_macs=3e8, space=SearchSpace())
+    base = SearchConfig(budget_macs=3e8, space=SearchSpace(), device="cpu")
     other = SearchConfig(budget_macs=3e8, trials=50, concurrency=4, device="cpu")
     assert base.identity() == other.identity()
+    # what trains is part of it: a CUDA trial runs in bf16, a CPU one in float32; and the data
+    assert base.identity() != SearchConfig(budget_macs=3e8, device="cuda").identity()
+    assert base.identity()["device"] == "cpu" and base.identity()["data_dir"] is None
+    assert SearchConfig(budget_macs=3e8, data_dir="~/x").identity()["data_dir"] == str(
+        Path("~/x").expanduser().resolve()
+    )
     assert base.identity() != SearchConfig(budget_macs=3e8, epochs=9).identity()
     limited = SearchConfig(budget_macs=3e8, budget_params=5e6)
     assert limited.budget_params == 5_000_000 and limited.identity()["budget_params"] == 5_000_000

@@ -11,8 +11,11 @@ another recipe is one line; and a search never reads the test split.
 from __future__ import annotations
 
 import io
+import multiprocessing
 import sqlite3
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -99,7 +102,10 @@ def test_finals_train_the_front_once_score_the_test_split_and_resume(
     for final in finals:
         attrs = final.user_attrs
         assert final.state == TrialState.COMPLETE
-        assert attrs[schema.TEST_IMAGES] == TEST_IMAGES and attrs[schema.TRAIN_IMAGES] == 200
+        # 200 images, a tenth held out (--val-fraction 0.1) to choose by: never the test split
+        assert attrs[schema.TEST_IMAGES] == TEST_IMAGES and attrs[schema.TRAIN_IMAGES] == 180
+        assert attrs[schema.VAL_IMAGES] == 20
+        assert attrs[schema.VAL_ACCURACY] == attrs[schema.VAL_CORRECT] / 20
         assert final.values[0] == attrs[schema.TEST_CORRECT] / TEST_IMAGES
         origin = source.trials[attrs[schema.SOURCE_TRIAL]]
         assert attrs[schema.SPEC] == origin.user_attrs[schema.SPEC]
@@ -160,6 +166,78 @@ def test_another_recipe_or_a_bad_choice_is_one_line(searched: SearchConfig, tmp_
         run_finals(config.replace(study="nope"), io.StringIO(), executor="inline")
 
 
+def test_another_device_or_an_older_recipe_is_one_line(
+    searched: SearchConfig, tmp_path: Path
+) -> None:
+    """A final on the CPU is not a repeat of one on CUDA (float32 vs bf16); finals of an older
+    effnas held out nothing, and the refusal says how to resume them."""
+    config = _final(searched, tmp_path, top=1, storage=_copy(searched.storage, tmp_path))
+    run_finals(config, io.StringIO(), executor="inline")
+    final = optuna.load_study(study_name=config.final_study, storage=config.storage)
+    stored = final.user_attrs[schema.CONFIG]
+    assert (stored["device"], stored["val_fraction"]) == ("cpu", 0.1)
+    final.set_user_attr(schema.CONFIG, {**stored, "device": "cuda"})
+    db = Path(config.storage.removeprefix("sqlite:///"))
+    before = db.read_bytes()
+    with pytest.raises(UserError, match=r"another recipe \(device: 'cuda' -> 'cpu'\)"):
+        run_finals(config, io.StringIO(), executor="inline")
+    older = {k: v for k, v in stored.items() if k not in ("device", "data_dir", "val_fraction")}
+    final.set_user_attr(schema.CONFIG, older)
+    before = db.read_bytes()
+    with pytest.raises(UserError, match=r"pass --val-fraction 0 to resume them"):
+        run_finals(config, io.StringIO(), executor="inline")
+    assert db.read_bytes() == before
+    summary = run_finals(config.replace(val_fraction=0.0), io.StringIO(), executor="inline")
+    assert summary.queued == 0 and summary.kept == 1  # resumed: nothing trained again
+    remembered = optuna.load_study(study_name=config.final_study, storage=config.storage)
+    assert remembered.user_attrs[schema.CONFIG]["device"] == "cpu"
+
+
+def _final_command(config: FinalConfig, barrier: Any, log: str) -> None:
+    """One `search final` in a process of its own (spawned), reaching the queue together with
+    the other one: the companion study is opened only once both have loaded everything, and
+    every enqueue waits 1 s, so without a lock both would read the queue empty and fill it
+    twice."""
+    import search.driver.final as driver_final
+
+    real_open = driver_final._open_final
+    real_enqueue = optuna.Study.enqueue_trial
+
+    def open_together(*args: Any) -> optuna.Study:
+        barrier.wait(timeout=240)
+        return real_open(*args)
+
+    def slow_enqueue(self: optuna.Study, *args: Any, **kwargs: Any) -> None:
+        time.sleep(1.0)
+        real_enqueue(self, *args, **kwargs)
+
+    driver_final._open_final = open_together
+    optuna.Study.enqueue_trial = slow_enqueue  # type: ignore[method-assign]
+    with open(log, "w") as stream:
+        run_finals(config, stream, executor="inline")
+
+
+def test_two_concurrent_commands_queue_each_final_once(
+    searched: SearchConfig, tmp_path: Path
+) -> None:
+    storage = _copy(searched.storage, tmp_path)
+    config = _final(searched, tmp_path, top=1, repeats=2, storage=storage)
+    pairs = 2
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    logs = [str(tmp_path / f"command{i}.log") for i in range(2)]
+    commands = [context.Process(target=_final_command, args=(config, barrier, log)) for log in logs]
+    for command in commands:
+        command.start()
+    for command in commands:
+        command.join(300)
+    assert [c.exitcode for c in commands] == [0, 0], [Path(log).read_text() for log in logs]
+    finals = _finals(config)
+    queued = [(t.user_attrs[schema.SOURCE_TRIAL], t.user_attrs[schema.REPEAT]) for t in finals]
+    assert len(queued) == len(set(queued)) == pairs  # each (trial, repeat) queued once
+    assert all(t.state == TrialState.COMPLETE for t in finals)
+
+
 class _Sealed(ImageData):
     """A test split that fails whoever reads its images or labels once it is sealed."""
 
@@ -177,13 +255,13 @@ class _Sealed(ImageData):
 def test_a_search_never_reads_the_test_split(
     tmp_path: Path, tiny_args: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = driver_run.load_dataset
+    real = driver_run.load_splits
 
-    def sealed(name: str, data_dir: object = None) -> tuple[ImageData, ImageData]:
-        train, test = real(name, data_dir)
-        return train, _Sealed(test.images, test.labels, test.classes, test.name).seal()
+    def sealed(name: str, data_dir: object = None) -> tuple[ImageData, ImageData, None]:
+        train, test, own_val = real(name, data_dir)
+        return train, _Sealed(test.images, test.labels, test.classes, test.name).seal(), own_val
 
-    monkeypatch.setattr(driver_run, "load_dataset", sealed)
+    monkeypatch.setattr(driver_run, "load_splits", sealed)
     config = _search(tmp_path, tiny_args)
     trials = optuna.load_study(study_name=config.study, storage=config.storage).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2

@@ -24,6 +24,7 @@ from search.driver.inline import InlineExecutor
 from search.driver.run import Baseline, run_search
 from search.study.schema import Counts
 from space import ArchSpec, count_spec
+from space.latency import this_machine
 
 SMALLEST = 11_861_840  # standard block, expansion 1, 24 px, 10 classes (the opening's first)
 
@@ -117,14 +118,49 @@ def test_the_parameter_budget_rejects_before_training_and_the_study_remembers_it
     assert db.read_bytes() == before and len(_trials(config)) == len(trials)
 
 
+def test_a_resume_that_changes_the_device_or_the_data_is_one_line(
+    tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The device that trained (cpu: float32, cuda: bf16) and the data directory are part of a
+    study: another is one line, exit 2, nothing written. A study of an older effnas, whose
+    config has neither, resumes and remembers them from then on."""
+    config = _config(tiny_args, tmp_path, "--trials", "1")
+    run_search(config, io.StringIO(), executor="inline")
+    study = optuna.load_study(study_name=config.study, storage=config.storage)
+    stored = study.user_attrs["config"]
+    assert (stored["device"], stored["data_dir"]) == ("cpu", None)
+    study.set_user_attr("config", {**stored, "device": "cuda"})  # as if a GPU had run it
+    db = tmp_path / "search.db"
+    before = db.read_bytes()
+    err = _refused_resume(capsys, tiny_args, db)
+    assert "different configuration (device: 'cuda' -> 'cpu')" in err, err
+    study.set_user_attr("config", stored)
+    before = db.read_bytes()
+    err = _refused_resume(capsys, tiny_args, db, "--data-dir", "/usr/share/datasets/fashion-mnist")
+    assert "data_dir: None -> '/usr/share/datasets/fashion-mnist'" in err, err
+    assert db.read_bytes() == before
+    older = {k: v for k, v in stored.items() if k not in ("device", "data_dir")}
+    study.set_user_attr("config", older)
+    summary = run_search(replace(config, trials=2), io.StringIO(), executor="inline")
+    assert summary.counts.complete == 2
+    remembered = optuna.load_study(study_name="inline", storage=config.storage).user_attrs
+    assert remembered["config"] == {**older, "device": "cpu", "data_dir": None}
+
+
 def test_latency_as_an_objective_is_measured_once_per_network_and_remembered(
     tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from search.study.latency import stored_latencies
 
     config = _config(tiny_args, tmp_path, "--trials", "2", "--objectives", "accuracy,latency")
-    summary = run_search(config, io.StringIO(), executor="inline")
+    stream = io.StringIO()
+    summary = run_search(config, stream, executor="inline")
     assert summary.counts.complete == 2
+    here = this_machine()
+    assert (
+        f"latency: candidates are timed on this machine, {here.label}, 1 thread(s); a driver on "
+        "another host is refused (time on one node: --latency-resource NAME)\n"
+    ) in stream.getvalue()
     study = optuna.load_study(study_name=config.study, storage=config.storage)
     assert study.metric_names == ["accuracy", "latency"] and len(study.directions) == 2
     measured = stored_latencies(study.user_attrs)
@@ -135,8 +171,10 @@ def test_latency_as_an_objective_is_measured_once_per_network_and_remembered(
         assert record["median_ms"] == attrs["latency_ms"] > 0
         assert (record["device"], record["batch"], record["threads"]) == ("cpu", 1, 1)
         assert record["backend"] == "torch" and record["versions"]["torch"]
-        assert measured[f"latency:{attrs['spec_id']}:cpu:b1:torch"] == record
+        assert (record["host"], record["processor"]) == (here.host, here.processor)
+        assert measured[f"latency:{attrs['spec_id']}:{here.host}:cpu:b1:torch"] == record
     assert len(measured) == len({t.user_attrs["spec_id"] for t in _trials(config)})
+    assert study.user_attrs["latency_machine"] == {**here.to_dict(), "resource": None}
     db = tmp_path / "search.db"
     before = db.read_bytes()
     for objectives, fragment in (
@@ -148,6 +186,19 @@ def test_latency_as_an_objective_is_measured_once_per_network_and_remembered(
     ):
         err = _refused_resume(capsys, tiny_args, db, "--objectives", objectives)
         assert fragment in err, err
+    assert db.read_bytes() == before
+    # the study's latencies as if host-b had timed them: this host may not add its own
+    elsewhere = {"host": "host-b", "processor": here.processor, "resource": None}
+    study.set_user_attr("latency_machine", elsewhere)
+    before = db.read_bytes()
+    err = _refused_resume(capsys, tiny_args, db, "--objectives", "accuracy,latency")
+    assert err == (
+        f"error: study 'inline' measures latency on host-b ({here.processor}), but this driver "
+        f"would time on {here.label}: one objective or --latency-budget-ms cannot compare "
+        "figures from two machines; run this command on host-b, or time every candidate on one "
+        "node: a new --study with --latency-resource NAME, the node started with ray start "
+        "--resources '{\"NAME\": 1}'\n"
+    )
     assert db.read_bytes() == before
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import importlib.metadata
+import socket
 
 import pytest
 import torch
 
+import space.latency as latency
 from common.errors import UserError
 from space import ArchSpec, build_model
-from space.latency import LatencyRecord, LatencySettings, measure_latency
+from space.latency import LatencyRecord, LatencySettings, measure_latency, this_machine
 
 SMALL = ArchSpec(expansion=1, resolution=16, classes=10)
 
@@ -27,6 +29,36 @@ def test_a_measurement_is_the_median_of_pinned_repeats_and_round_trips() -> None
     assert "onnxruntime" not in versions and "python" in versions
     assert LatencyRecord.from_dict(record.to_dict()) == record
     assert settings.key() == "cpu:b2:torch"
+    # where it was measured: this host and its CPU model
+    assert record.host == socket.gethostname() and record.machine == this_machine()
+    assert record.processor not in ("", "unknown")
+    assert record.attempts >= 1 and record.loaded == (record.cv > latency.LOADED_CV)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "kept", "loaded"),
+    [
+        ([(5.0, 0.02)], (5.0, 0.02), False),  # quiet: one attempt
+        ([(5.0, 0.30), (4.0, 0.05)], (4.0, 0.05), False),  # disturbed, then quiet
+        ([(5.0, 0.30), (6.0, 0.20), (5.5, 0.25)], (5.0, 0.30), True),  # loaded throughout
+    ],
+)
+def test_a_measurement_disturbed_by_load_is_timed_again(
+    attempts: list[tuple[float, float]],
+    kept: tuple[float, float],
+    loaded: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above a CV of 0.10 a measurement is repeated, at most twice more; the least disturbed
+    (lowest median) is kept, and the record says how many attempts and whether it stayed loaded."""
+    results = iter(attempts)
+    monkeypatch.setattr(latency, "_timed", lambda run, settings: next(results))
+    monkeypatch.setattr(latency, "RETIME_PAUSE_S", 0.0)
+    record = measure_latency(SMALL, LatencySettings(warmup=0, repeats=2))
+    assert (record.median_ms, record.cv) == kept
+    assert (record.attempts, record.loaded) == (len(attempts), loaded)
+    old = {k: v for k, v in record.to_dict().items() if k not in ("host", "processor", "load")}
+    assert LatencyRecord.from_dict(old).host == "unknown"  # a record of an older effnas
 
 
 def test_larger_networks_take_longer() -> None:
