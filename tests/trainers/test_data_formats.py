@@ -15,6 +15,7 @@ from PIL import Image
 
 from common.errors import UserError
 from trainers import ImageData, load_dataset, train_val_split
+from trainers.data import load_splits, validation_split
 
 REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -139,6 +140,28 @@ def test_folder_train_val(tmp_path: Path) -> None:
     assert abs(int(test.images[0, 0, 3, 3]) - 10) <= 2  # JPEG is lossy
 
 
+def test_folder_with_labelled_val_and_test_tests_on_test_and_validates_on_val(
+    tmp_path: Path,
+) -> None:
+    """Both held-out folders labelled: test/ is the test split (what `search final`, `--test`
+    and `search evaluate` score), val/ the validation split (what a search validates on)."""
+    for name, value in (("cat", 10), ("dog", 200)):
+        for i in range(3):
+            write_image(tmp_path / "train" / name / f"{i}.png", value)
+        write_image(tmp_path / "val" / name / "v.png", value + 1)
+        for i in range(2):
+            write_image(tmp_path / "test" / name / f"t{i}.png", value + 2)
+    train, test, val = load_splits("folder", tmp_path)
+    assert (len(train), len(test)) == (6, 4) and val is not None and len(val) == 2
+    assert test.images[:, 0, 0, 0].tolist() == [12, 12, 202, 202]  # test/, not val/
+    assert val.images[:, 0, 0, 0].tolist() == [11, 201] and val.labels.tolist() == [0, 1]
+    assert load_dataset("folder", tmp_path)[1].images.equal(test.images)
+    searched, validating = validation_split(train, val, 0.1, seed=0, subset=4)
+    assert (len(searched), validating) == (4, val)  # val/ whole; --subset caps training images
+    carved, held = validation_split(train, None, 0.5, seed=0)
+    assert (len(carved), len(held)) == (3, 3)  # no own val/: carved from the training images
+
+
 def test_folder_tiny_imagenet_layout(tmp_path: Path) -> None:
     for wnid, value in (("n01", 30), ("n02", 90), ("n03", 150)):
         for i in range(2):
@@ -152,7 +175,8 @@ def test_folder_tiny_imagenet_layout(tmp_path: Path) -> None:
     write_image(tmp_path / "test" / "images" / "test_0.JPEG", 1, (6, 6))  # unlabelled
     train, test = load_dataset("folder", tmp_path)
     assert (train.classes, len(train), len(test)) == (3, 6, 2)
-    assert test.labels.tolist() == [1, 2]
+    assert test.labels.tolist() == [1, 2]  # the labelled val/ is the only split to test on
+    assert load_splits("folder", tmp_path)[2] is None
 
 
 def test_folder_without_split_holds_out_every_tenth(tmp_path: Path) -> None:
