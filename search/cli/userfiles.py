@@ -10,8 +10,10 @@ Each file is read once: callers parse the text this returns (``space.searchspace
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from common.bounds import MAX_TEXT_BYTES, check_nesting
@@ -80,3 +82,36 @@ def check_output_dir(path: str | Path, flag: str) -> Path:
             "pass a directory you can write to"
         )
     return target
+
+
+def make_output_dir(path: str | Path, flag: str) -> tuple[Path, list[Path]]:
+    """``path`` checked (:func:`check_output_dir`), created and written to once, before the
+    work that fills it: whatever makes a place unwritable (no permission, a read-only or virtual
+    file system such as ``/proc``, where root passes ``os.access`` but cannot create anything)
+    is refused up front rather than found out after training. Returns the directory and the
+    directories this call created (deepest first), for :func:`remove_created` when the work
+    fails."""
+    target = check_output_dir(path, flag)
+    shown = f"{flag} {str(target)!r}"
+    created = []
+    missing = target
+    while not missing.exists():
+        created.append(missing)
+        missing = missing.parent
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target, prefix=".effnas-probe-"):
+            pass
+    except OSError as exc:
+        remove_created(created)
+        raise UserError(
+            f"cannot write to {shown}: {exc.strerror or exc}; pass a directory you can write to"
+        ) from exc
+    return target, created
+
+
+def remove_created(created: list[Path]) -> None:
+    """Remove the directories :func:`make_output_dir` created, when they are still empty."""
+    for folder in created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()

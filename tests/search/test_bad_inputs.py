@@ -15,6 +15,7 @@ import gc
 import hashlib
 import importlib.util
 import sqlite3
+import time
 import warnings
 from pathlib import Path
 
@@ -283,4 +284,23 @@ def test_save_without_write_permission_is_refused_before_training(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: cannot write to --save "), err
     assert f"no write permission on {str(tmp_path)!r}" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_to_a_place_root_cannot_create_is_refused_before_training(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``/proc`` passes ``os.access`` for root, but nothing can be created there: the directory
+    is made before training, so the run is refused in one line instead of failing at the end."""
+    capsys.readouterr()
+    started = time.monotonic()
+    assert main(["train", "--save", "/proc/nope", "--epochs", "1", "--subset", "64"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot write to --save '/proc/nope'")
+    assert time.monotonic() - started < 30  # no data loaded, nothing trained
+    assert not Path("/proc/nope").exists()
+    # a run that fails after the directory was made leaves no empty directory behind
+    target = tmp_path / "made" / "run"
+    assert main(["train", "--save", str(target), "--classes", "7", "--subset", "64"]) == 2
+    assert "--classes 7 does not match fashion-mnist" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
