@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 from search.study.front import Point, dominates  # the study's one Pareto dominance
 
 
@@ -72,32 +74,55 @@ def nsga_order(points: Sequence[Point]) -> list[int]:
     )
 
 
-def hypervolume(points: Sequence[Point], chance: float, budget: float, smallest: float) -> float:
-    """The normalised area that (accuracy, MACs) ``points`` dominate above (chance, budget).
+def hypervolume(
+    points: Sequence[Point],
+    chance: float,
+    budget: float | None = None,
+    smallest: float | None = None,
+    *,
+    bounds: Sequence[tuple[float, float]] | None = None,
+) -> float:
+    """The normalised volume that ``points`` (accuracy, *costs) dominate, 2 or 3 objectives.
 
-    Accuracy is normalised to ``(accuracy - chance) / (1 - chance)`` and MACs on a log scale to
-    ``log(budget / macs) / log(budget / smallest)`` (0 at the budget, 1 at the smallest network of
-    the space), both maximised, so the value lies in [0, 1]: 1 would be perfect accuracy at the
-    smallest network's cost. Log MACs because the front spans orders of magnitude and a model
-    half the size is the same gain at any scale. Points at or below chance or above the budget
-    add nothing.
+    Accuracy is normalised to ``(accuracy - chance) / (1 - chance)`` and each cost on a log
+    scale to ``log(reference / cost) / log(reference / smallest)``, 0 at its reference and 1 at
+    its smallest value (clipped there), all maximised, so the value lies in [0, 1]: 1 would be
+    perfect accuracy at the smallest cost of every objective. ``bounds`` gives one
+    ``(smallest, reference)`` pair per cost in the points' order (for MACs: the smallest network
+    of the space and the budget; for latency e.g. the fastest timed network and
+    ``--latency-budget-ms``); ``smallest`` and ``budget`` are the one pair of an (accuracy, MACs)
+    front. Log costs because a front spans orders of magnitude and a model half the size is the
+    same gain at any scale. Points at or below chance or above a reference add nothing.
+
+    The volume itself is Optuna's exact computation (``optuna._hypervolume.compute_hypervolume``:
+    a sweep in 2-D, the WFG algorithm of While et al. 2012, "A Fast Way of Calculating Exact
+    Hypervolumes", from 3-D), on the normalised points turned into losses ``1 - value`` against
+    the reference point ``(1, ..., 1)``.
     """
-    if not (0.0 <= chance < 1.0) or not (0.0 < smallest < budget):
+    pairs = list(bounds) if bounds is not None else [(smallest, budget)]
+    if not (0.0 <= chance < 1.0) or not all(
+        low is not None and high is not None and 0.0 < low < high for low, high in pairs
+    ):
         raise ValueError(
-            f"need 0 <= chance < 1 and 0 < smallest < budget, got {chance}, {smallest}, {budget}"
+            f"need 0 <= chance < 1 and 0 < smallest < budget for every cost, got {chance}, {pairs}"
         )
-    span = math.log(budget / smallest)
-    boxes = sorted(
-        (
-            min(1.0, math.log(budget / macs) / span),
-            (accuracy - chance) / (1.0 - chance),
-        )
-        for accuracy, macs in points
-        if accuracy > chance and 0 < macs <= budget
-    )
-    area, height = 0.0, 0.0
-    for width, top in reversed(boxes):  # cheapest first: each adds the band above the last top
-        if top > height:
-            area += width * (top - height)
-            height = top
-    return area
+    spans = [(float(high), math.log(float(high) / float(low))) for low, high in pairs]  # type: ignore[arg-type]
+    losses = []
+    for point in points:
+        if len(point) != len(spans) + 1:
+            raise ValueError(f"a point has {len(point)} values, expected {len(spans) + 1}")
+        accuracy, costs = point[0], point[1:]
+        if accuracy <= chance or any(
+            c <= 0 or c > ref for c, (ref, _) in zip(costs, spans, strict=True)
+        ):
+            continue
+        scaled = [
+            min(1.0, math.log(ref / c) / span) for c, (ref, span) in zip(costs, spans, strict=True)
+        ]
+        losses.append([1.0 - (accuracy - chance) / (1.0 - chance), *(1.0 - u for u in scaled)])
+    if not losses:
+        return 0.0
+    from optuna._hypervolume import compute_hypervolume
+
+    reference = np.ones(len(spans) + 1)
+    return float(compute_hypervolume(np.asarray(losses, dtype=float), reference))

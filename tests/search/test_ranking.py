@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 
 import pytest
 
@@ -80,3 +82,50 @@ def test_three_objective_points_rank_and_crowd_on_every_axis() -> None:
     distance = crowding_distances(points, front_ranks(points))
     assert all(math.isinf(d) for d in distance)  # fronts of at most two points
     assert nsga_order(points) == [0, 2, 1, 3]
+
+
+def _exact_union_volume(boxes: list[tuple[float, ...]]) -> float:
+    """The volume of the union of boxes [0, b] by inclusion-exclusion over every subset: exact,
+    exponential, fine for a handful of boxes."""
+    total = 0.0
+    for size in range(1, len(boxes) + 1):
+        for subset in itertools.combinations(boxes, size):
+            total += (-1) ** (size + 1) * math.prod(min(axis) for axis in zip(*subset, strict=True))
+    return total
+
+
+def test_three_objective_hypervolume_against_an_exact_computation() -> None:
+    """(accuracy, MACs, latency) fronts: Optuna's WFG against inclusion-exclusion on the
+    normalised boxes, for hand-made and random small fronts, dominated points included."""
+    bounds = [(1e6, 16e6), (1.0, 16.0)]  # MACs in [1e6, 16e6], latency in [1, 16] ms
+
+    def box(point: tuple[float, float, float]) -> tuple[float, ...]:
+        accuracy, macs, ms = point
+        return ((accuracy - 0.1) / 0.9, math.log2(16e6 / macs) / 4, math.log2(16 / ms) / 4)
+
+    assert hypervolume([(1.0, 1e6, 1.0)], chance=0.1, bounds=bounds) == pytest.approx(1.0)
+    half = (0.55, 4e6, 4.0)  # half-way on every axis
+    assert hypervolume([half], chance=0.1, bounds=bounds) == pytest.approx(0.125)
+    two = [(0.55, 2e6, 8.0), (1.0, 8e6, 2.0)]  # boxes 0.5x0.75x0.25 and 1x0.25x0.75
+    assert hypervolume(two, chance=0.1, bounds=bounds) == pytest.approx(
+        0.5 * 0.75 * 0.25 + 1.0 * 0.25 * 0.75 - 0.5 * 0.25 * 0.25
+    )
+    generator = random.Random(3)
+    for _ in range(20):
+        points = [
+            (
+                generator.uniform(0.15, 1.0),
+                2 ** generator.uniform(0, 4) * 1e6,
+                2 ** generator.uniform(0, 4),
+            )
+            for _ in range(generator.randint(1, 6))
+        ]
+        exact = _exact_union_volume([box(p) for p in points])
+        assert hypervolume(points, chance=0.1, bounds=bounds) == pytest.approx(exact, abs=1e-12)
+    # the two-objective form is the same computation: one (smallest, budget) pair
+    flat = [(0.55, 2e6), (1.0, 8e6)]
+    assert hypervolume(flat, chance=0.1, budget=16e6, smallest=1e6) == pytest.approx(
+        hypervolume(flat, chance=0.1, bounds=[(1e6, 16e6)])
+    )
+    with pytest.raises(ValueError, match="expected 3"):
+        hypervolume([(0.5, 2e6)], chance=0.1, bounds=bounds)
