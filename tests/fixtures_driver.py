@@ -43,6 +43,8 @@ OWN_LINES = re.compile(
     r"|\.\.\. \d+ more trial\(s\).*"
     r"|study '.*': \d+/\d+ trials done .*"
     r"|note: .*"
+    r"|estimate: .*"
+    r"|latency: .*"
     r"|dashboard: optuna-dashboard .*"
     r"|interrupted; resume with: .*"
     r"|stopping: running trials will be re-queued.*"

@@ -36,15 +36,18 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from common.errors import UserError
-from search.driver.executor import Executor, Work
+from search.driver.estimate import Estimate, estimate
+from search.driver.executor import Executor, Resources, Work
 from search.driver.progress import Progress
 from search.driver.run import (
     logs_dir,
     make_executor,
+    measured_here,
     memory_share,
     open_storage_retrying,
     raise_storage_error,
     resources_for,
+    say_estimate,
     storage_error_message,
 )
 from search.driver.searcher import STORAGE_ERRORS, StudySearcher
@@ -58,6 +61,7 @@ from search.study.lock import study_lock
 from search.study.schema import DIRECTIONS, Counts, status_of
 from search.study.urls import mask_url
 from search.worker.trial import TrialSettings
+from space import ArchSpec, count_spec
 from trainers.data import ImageData, load_splits, take_subset, validation_split
 
 
@@ -131,7 +135,7 @@ def run_finals(
                 queue = enqueue_finals(final, selected, config.repeats, config.seed)
             with Lease(storage, interval_s=renew_s, grace_s=lease_s) as lease:
                 watch = TrialWatch(config.trial_timeout, logs_dir())
-                progress = Progress(final, queue.queued + queue.kept, stream)
+                progress = Progress(final, queue.queued + queue.kept, stream, config.epochs)
                 planner = FinalPlanner(run, source)
                 searcher = StudySearcher(final, planner, progress, lease, watch)
                 searcher.recover()
@@ -139,6 +143,9 @@ def run_finals(
                 counts = Counts.of(trials)
                 run.trials = progress.trials = counts.done + counts.running + counts.waiting
                 if counts.waiting:
+                    forecast = _estimate(final, source, train, holdout, test, resources, config)
+                    progress.estimate_s = say_estimate(forecast, stream)
+                    progress.restart_clock()
                     settings = TrialSettings(
                         epochs=config.epochs,
                         batch_size=config.batch_size,
@@ -169,6 +176,44 @@ def run_finals(
         table=final_table(mine),
         line=_line(config, counts, queue.queued, len(selected)),
         interrupted=interrupted,
+    )
+
+
+def _estimate(
+    final: optuna.Study,
+    source: optuna.Study,
+    train: ImageData,
+    holdout: ImageData | None,
+    test: ImageData,
+    resources: Resources,
+    config: FinalConfig,
+) -> Estimate | str:
+    """What the queued finals will cost here: each network's own MACs, at a throughput
+    measured on the median-sized one (``search.driver.estimate``)."""
+    searched = {t.number: t for t in source.get_trials(deepcopy=False)}
+    specs = []
+    for trial in final.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        origin = searched.get(trial.user_attrs.get(schema.SOURCE_TRIAL, -1))
+        if origin is not None and schema.SPEC_JSON in origin.user_attrs:
+            specs.append(ArchSpec.from_dict(origin.user_attrs[schema.SPEC_JSON]))
+    if not specs:
+        return "estimate: no queued final to estimate"
+    macs = [float(count_spec(spec).macs) for spec in specs]
+    median = sorted(zip(macs, specs, strict=True), key=lambda pair: pair[0])[len(specs) // 2][1]
+    share = memory_share(resources, config.concurrency)
+    throughput = measured_here(final, median, train, resources, share)
+    if isinstance(throughput, str):
+        return throughput
+    evaluated = len(test) + (len(holdout) if holdout is not None else 0)
+    return estimate(
+        macs,
+        config.epochs,
+        len(train),
+        evaluated,
+        config.concurrency,
+        throughput[0],
+        stored=throughput[1],
+        what="final",
     )
 
 

@@ -1,9 +1,16 @@
 """Terminal progress for `search run` (stderr) and the end-of-run summary table.
 
 Each event (trial started, epoch, complete, pruned, infeasible, failed, interrupted) prints one
-line with the running tally, the best accuracy so far and the Pareto front size. On a terminal
-the tally also stays on a status line that is rewritten in place; in a pipe or a log file every
-event is one plain line (no carriage returns), so logs stay readable.
+line with the running tally, the best accuracy so far, the Pareto front size and an estimate of
+the time left. On a terminal the tally also stays on a status line that is rewritten in place;
+in a pipe or a log file every event is one plain line (no carriage returns), so logs stay
+readable.
+
+The ETA (:meth:`Progress.eta`) is measured: the wall time of this run so far per epoch trained
+in it (all trials, so it carries the concurrency and the networks' sizes met so far), times the
+epochs left (the running trials' rest, and every trial not started yet at the full count;
+MO-ASHA stopping a trial early makes it shorter). Until a first epoch is done it counts down the
+estimate printed before the first trial (``search.driver.estimate``).
 """
 
 from __future__ import annotations
@@ -31,17 +38,33 @@ from search.study.schema import (
 class Progress:
     """Listens to the searcher's events and redraws the tally from the study."""
 
-    def __init__(self, study: optuna.Study, trials: int, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        study: optuna.Study,
+        trials: int,
+        stream: TextIO | None = None,
+        epochs: int | None = None,
+    ) -> None:
+        """``epochs``: per trial, for the ETA (None: no ETA)."""
         self.study = study
         self.trials = trials
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
+        self.epochs = epochs
+        self.estimate_s: float | None = None  # the estimate printed before the first trial
+        self.started = time.monotonic()
+        self._before = epochs_trained(study.get_trials(deepcopy=False)) if epochs else 0
+
+    def restart_clock(self) -> None:
+        """Time from now on (the first trial starts): set-up is not a trial's time."""
         self.started = time.monotonic()
 
     def __call__(self, event: str, info: dict[str, Any]) -> None:
         number = info.get("number")
         if event == "started":
             detail = info["spec"]
+        elif event == "epoch" and schema.LAST_ACCURACY not in info:  # a final's epoch
+            detail = f"epoch {info[schema.EPOCHS_RUN]} training loss {info.get('loss', 0.0):.4f}"
         elif event == "epoch":
             detail = f"epoch {info[schema.EPOCHS_RUN]} accuracy {info[schema.LAST_ACCURACY]:.4f}"
         elif event == COMPLETE:  # the objective as stored (a final's: its test accuracy)
@@ -78,8 +101,46 @@ class Progress:
             f"[{elapsed:6.0f}s] done {counts.done}/{self.trials}, running {counts.running}, "
             f"pruned {counts.pruned}, infeasible {counts.infeasible}, failed {counts.failed}, "
             f"best {'-' if best is None else f'{best:.4f}'}, "
-            f"pareto {len(pareto_front(trials))}"
+            f"pareto {len(pareto_front(trials))}{self.eta(trials, counts, elapsed)}"
         )
+
+    def eta(self, trials: list[FrozenTrial], counts: Counts, elapsed: float) -> str:
+        """ ", ETA ..." from the epochs trained in this run (see the module docstring); "" when
+        there is nothing to go on or nothing left."""
+        if self.epochs is None:
+            return ""
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        left = sum(max(0, self.epochs - _epochs(t)) for t in running)
+        left += max(0, self.trials - counts.done - counts.running) * self.epochs
+        if left == 0:
+            return ""
+        measured = epochs_trained(trials) - self._before
+        if measured > 0:
+            return f", ETA {duration(left * elapsed / measured)} (from {measured} epochs)"
+        if self.estimate_s is not None:
+            return f", ETA {duration(max(0.0, self.estimate_s - elapsed))} (estimate)"
+        return ""
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as a person says it: 45 s, 12 min, 3.5 h, 41 days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _epochs(trial: FrozenTrial) -> int:
+    value = trial.user_attrs.get(schema.EPOCHS_RUN, 0)
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def epochs_trained(trials: list[FrozenTrial]) -> int:
+    """Epochs trained by the study's trials, finished or running (never-trained ones have 0)."""
+    return sum(_epochs(t) for t in trials if t.state != TrialState.WAITING)
 
 
 def summary_rows(trials: list[FrozenTrial], limit: int = 20) -> list[FrozenTrial]:

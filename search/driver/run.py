@@ -32,6 +32,15 @@ from sqlalchemy.exc import IntegrityError
 
 from common.errors import UserError
 from search.config import SearchConfig
+from search.driver.estimate import (
+    Estimate,
+    Throughput,
+    estimate,
+    mean_search_macs,
+    measure_throughput,
+    store_throughput,
+    stored_throughput,
+)
 from search.driver.executor import Executor, Resources, Work
 from search.driver.latency import (
     check_latency_here,
@@ -69,7 +78,7 @@ from search.study.schema import Counts, directions_for
 from search.study.urls import parse_url, sqlite_path
 from search.worker.faults import one_line
 from search.worker.trial import TrialSettings
-from space import count_spec
+from space import ArchSpec, count_spec
 from trainers.data import ImageData, check_classes, load_splits, validation_split
 
 
@@ -146,12 +155,15 @@ def run_search(
         try:
             study, storage = _open_study(config, planner, existing is None, baseline)
             with Lease(storage, interval_s=renew_s, grace_s=lease_s) as lease:
-                progress = Progress(study, config.trials, stream)
+                progress = Progress(study, config.trials, stream, config.epochs)
                 watch = TrialWatch(config.trial_timeout, logs_dir())
                 searcher = StudySearcher(study, planner, progress, lease, watch)
                 recovered = tuple(searcher.recover())  # progress prints one line for each
                 remaining = config.trials - Counts.of(study.get_trials(deepcopy=False)).done
                 if remaining > 0:
+                    forecast = search_estimate(config, study, train, val, classes, resources)
+                    progress.estimate_s = say_estimate(forecast, stream)
+                    progress.restart_clock()
                     settings = _trial_settings(config, resources)
                     work = Work(config, searcher, train, val, settings, resources, remaining)
                     interrupted = runner.run(work)
@@ -178,6 +190,62 @@ def run_search(
         note="; ".join(notes) or None,
         recovered=recovered,
     )
+
+
+def search_estimate(
+    config: SearchConfig,
+    study: optuna.Study,
+    train: ImageData,
+    val: ImageData,
+    classes: int,
+    resources: Resources,
+) -> Estimate | str:
+    """What the trials still to run will cost here (``search.driver.estimate``), or why it
+    could not be measured (the line then says so; the search runs regardless)."""
+    trials = study.get_trials(deepcopy=False)
+    remaining = config.trials - Counts.of(trials).done
+    mean, spec = mean_search_macs(config.space, classes, config.budget_macs)
+    share = memory_share(resources, config.concurrency)
+    throughput = measured_here(study, spec, train, resources, share)
+    if isinstance(throughput, str):
+        return throughput
+    return estimate(
+        [mean] * remaining,
+        config.epochs,
+        len(train),
+        len(val),
+        config.concurrency,
+        throughput[0],
+        stored=throughput[1],
+    )
+
+
+def measured_here(
+    study: optuna.Study, spec: ArchSpec, train: ImageData, resources: Resources, share: float
+) -> tuple[Throughput, bool] | str:
+    """(throughput, stored): the study's figure for this host, device and thread count, else
+    one measured on ``spec`` now (and kept); why not, as the line to print, when it fails."""
+    stored = stored_throughput(study, resources.device, resources.threads)
+    if stored is not None:
+        return stored, True
+    try:
+        measured = measure_throughput(spec, train, resources.device, resources.threads, share)
+    except Exception as exc:  # a figure to print, never a reason to stop the run
+        return f"estimate: not measured on this machine ({one_line(str(exc), 120)})"
+    store_throughput(study, measured)
+    return measured, False
+
+
+def say_estimate(forecast: Estimate | str, stream: TextIO) -> float | None:
+    """Print the estimate (and the advice for a long CPU run); its seconds, for the ETA."""
+    if isinstance(forecast, str):
+        stream.write(forecast + "\n")
+        return None
+    stream.write(forecast.line + "\n")
+    if forecast.advice:
+        stream.write(forecast.advice + "\n")
+    stream.flush()
+    return forecast.seconds
 
 
 def make_executor(executor: str | Executor) -> Executor:

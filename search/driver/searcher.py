@@ -209,9 +209,20 @@ class StudySearcher(Searcher):
         if self.storage_error is not None:
             return
         try:
-            self._store_epoch(trial_id, trial, result)
+            if result.get("validated", True):
+                self._store_epoch(trial_id, trial, result)
+            else:
+                self._store_progress(trial, result)
         except STORAGE_ERRORS as exc:
             self.storage_failed(exc)
+
+    def _store_progress(self, trial: optuna.Trial, result: dict[str, Any]) -> None:
+        """An epoch of a final, which validates nothing while it trains: its count (progress
+        and ETA) and training loss, no accuracy."""
+        epochs = int(result.get("done_epochs", 0))
+        trial.set_user_attr(schema.EPOCHS_RUN, epochs)
+        loss = float(result.get("train_loss", float("nan")))
+        self.listener("epoch", {"number": trial.number, schema.EPOCHS_RUN: epochs, "loss": loss})
 
     def _store_epoch(self, trial_id: str, trial: optuna.Trial, result: dict[str, Any]) -> None:
         accuracies, losses = self._curves[trial_id]

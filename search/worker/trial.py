@@ -2,7 +2,9 @@
 
 It never touches the study (only the driver writes it); it only reports:
 - after every epoch but the last, ``{"accuracy", "loss", "epoch", "done_epochs", ...}`` so the
-  ASHA scheduler can stop weak trials and the driver can store the accuracy live;
+  ASHA scheduler can stop weak trials and the driver can store the accuracy live (a final,
+  which validates nothing while it trains, reports its epochs with ``"validated": False``: the
+  driver's progress and its ETA only);
 - after the last epoch, one final report with ``"final": True`` and the whole ``TrialResult``.
   The driver calls a trial COMPLETE only when it sees this report with ``done_epochs == epochs``;
   a trial stopped by the scheduler never sends it, so it is stored PRUNED, never COMPLETE with a
@@ -81,17 +83,18 @@ def run_trial(
     save_dir = Path(settings.weights_root) / f"trial-{number}" if settings.weights_root else None
 
     def on_epoch(epoch: EpochReport) -> bool:
-        if epoch.epoch < epoch.epochs and not settings.final:  # the last: in the final report
+        if epoch.epoch < epoch.epochs:  # the last: in the final report
             report(
                 {
                     **common,
                     "epoch": epoch.epoch,
                     "done_epochs": epoch.epoch,
-                    "accuracy": epoch.accuracy,
+                    "accuracy": epoch.accuracy,  # NaN for a final: it validates nothing
                     "loss": epoch.loss,
                     "train_loss": epoch.train_loss,
                     "epoch_seconds": epoch.seconds,
                     "final": False,
+                    "validated": not settings.final,  # a final's report is progress only
                 }
             )
         return False  # stopping is the scheduler's job

@@ -58,9 +58,14 @@ def test_search_final_through_ray_scores_the_test_split_and_resumes(
     finals = _finals(searched)
     assert [t.state for t in finals] == [TrialState.COMPLETE]
     attrs = finals[0].user_attrs
-    assert attrs[schema.TEST_IMAGES] == TEST_IMAGES and attrs[schema.TRAIN_IMAGES] == 300
+    # 300 images of which a tenth held out to choose by (--val-fraction 0.1)
+    assert attrs[schema.TEST_IMAGES] == TEST_IMAGES and attrs[schema.TRAIN_IMAGES] == 270
+    assert attrs[schema.VAL_IMAGES] == 30
     assert finals[0].values[0] == attrs[schema.TEST_CORRECT] / TEST_IMAGES
     assert "1 of 1 finals complete" in first and "1 queued by this run" in first
+    assert first.startswith(
+        "estimate: 1 final(s) x 1 epoch(s) x 270 images (+10,030 evaluated) at "
+    )
 
     assert main(args) == 0  # the same command again
     assert "0 queued by this run" in capsys.readouterr().err
