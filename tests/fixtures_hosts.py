@@ -310,10 +310,13 @@ class TwoHostBed:
             "OMP_WAIT_POLICY": "PASSIVE",
         }
 
-    def start_node(self, host: Host, nodes: int, timeout: float = 240) -> None:
+    def start_node(
+        self, host: Host, nodes: int, timeout: float = 240, resources: str | None = None
+    ) -> None:
         """``ray start`` on ``host``: the head on host A, a worker node joined to it elsewhere;
-        one CPU, no GPU, no dashboard, a small object store. Returns once it has started and a
-        driver on host A sees ``nodes`` alive nodes."""
+        one CPU, no GPU, no dashboard, a small object store, and the custom ``resources`` (a JSON
+        object, e.g. '{"timer": 1}'). Returns once it has started and a driver on host A sees
+        ``nodes`` alive nodes."""
         assert self.cluster is not None
         index = len(self.cluster.processes)
         node_dir = host.root / f"ray{index}"
@@ -325,6 +328,8 @@ class TwoHostBed:
             role = [f"--address={self.cluster.address}"]
         args = [*role, "--num-cpus=1", "--num-gpus=0", f"--node-ip-address={host.address}"]
         args += ["--object-store-memory=200000000", f"--temp-dir={node_dir}"]
+        if resources is not None:
+            args.append(f"--resources={resources}")
         log = self.cluster.root / f"n{index}.log"
         self.cluster.processes.append(_ray_start(args, log, self.env(host), host.prefix))
         _wait_for_nodes(self.cluster, nodes, timeout, index)
@@ -396,8 +401,9 @@ class TwoHostBed:
             shutil.rmtree(self.postgres.root, ignore_errors=True)
 
 
-def start_two_host_bed() -> TwoHostBed:
-    """Both hosts, PostgreSQL on host A's address, Ray head on A and a worker node on B."""
+def start_two_host_bed(b_resources: str | None = None) -> TwoHostBed:
+    """Both hosts, PostgreSQL on host A's address, Ray head on A and a worker node on B (with
+    the custom resources ``b_resources``, a JSON object, when given)."""
     pg_bin = find_pg_bin()
     if pg_bin is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found")
@@ -412,7 +418,7 @@ def start_two_host_bed() -> TwoHostBed:
         address = f"{bed.a.address}:{RAY_PORT}"
         bed.cluster = RayCluster(address, root, [], cluster_env(), prefix=bed.a.prefix)
         bed.start_node(bed.a, nodes=1)
-        bed.start_node(bed.b, nodes=2)
+        bed.start_node(bed.b, nodes=2, resources=b_resources)
     except BaseException:
         bed.close()
         raise
@@ -422,10 +428,23 @@ def start_two_host_bed() -> TwoHostBed:
 @pytest.fixture
 def two_host_bed() -> Iterator[TwoHostBed]:
     """A fresh test bed per test (skipped with the reason where it cannot be made)."""
+    yield from _bed(None)
+
+
+TIMER = "timer"  # the custom resource of host B's node in ``two_host_timing_bed``
+
+
+@pytest.fixture
+def two_host_timing_bed() -> Iterator[TwoHostBed]:
+    """The test bed with host B's Ray node offering the resource ``timer`` (one timing node)."""
+    yield from _bed(f'{{"{TIMER}": 1}}')
+
+
+def _bed(b_resources: str | None) -> Iterator[TwoHostBed]:
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
-    bed = start_two_host_bed()
+    bed = start_two_host_bed(b_resources)
     try:
         yield bed
     finally:
