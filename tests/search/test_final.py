@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -191,6 +192,24 @@ def test_another_device_or_an_older_recipe_is_one_line(
     assert summary.queued == 0 and summary.kept == 1  # resumed: nothing trained again
     remembered = optuna.load_study(study_name=config.final_study, storage=config.storage)
     assert remembered.user_attrs[schema.CONFIG]["device"] == "cpu"
+
+
+def test_a_finals_epochs_show_as_progress_with_an_estimate_and_an_eta(
+    searched: SearchConfig, tmp_path: Path
+) -> None:
+    """A final validates nothing while it trains: its epochs report progress only (the count and
+    the training loss, no accuracy), which the ETA runs on; the estimate comes first."""
+    config = _final(searched, tmp_path, top=1, epochs=2, storage=_copy(searched.storage, tmp_path))
+    stream = io.StringIO()
+    run_finals(config, stream, executor="inline")
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("estimate: 1 final(s) x 2 epoch(s) x 180 images (+110 evaluated)")
+    (epoch,) = [line for line in lines if " epoch: " in line]
+    assert re.match(r"trial 0 epoch: epoch 1 training loss \d+\.\d{4} \| ", epoch), epoch
+    assert re.search(r", ETA \d+ s \(from 1 epochs\)$", epoch), epoch
+    (final,) = _finals(config)
+    assert final.state == TrialState.COMPLETE and final.user_attrs[schema.EPOCHS_RUN] == 2
+    assert final.user_attrs[schema.ACCURACY_PER_EPOCH] == []  # nothing validated on the way
 
 
 def _final_command(config: FinalConfig, barrier: Any, log: str) -> None:
