@@ -135,7 +135,9 @@ def run_finals(
                 queue = enqueue_finals(final, selected, config.repeats, config.seed)
             with Lease(storage, interval_s=renew_s, grace_s=lease_s) as lease:
                 watch = TrialWatch(config.trial_timeout, logs_dir())
-                progress = Progress(final, queue.queued + queue.kept, stream, config.epochs)
+                progress = Progress(
+                    final, queue.queued + queue.kept, stream, config.epochs, finals=True
+                )
                 planner = FinalPlanner(run, source)
                 searcher = StudySearcher(final, planner, progress, lease, watch)
                 searcher.recover()
@@ -335,10 +337,11 @@ def _of_selection(
 
 
 def final_table(trials: list[FrozenTrial]) -> str:
-    """One row per final: the searched trial, the repeat, the proxy and the test accuracy."""
+    """One row per final: the searched trial, the repeat, the proxy, the held-out validation
+    accuracy (what chooses among finals) and the test accuracy (what measures them)."""
     lines = [
-        f"{'trial':>5} {'repeat':>6}  {'status':<11} {'proxy acc':>9} {'test acc':>8} "
-        f"{'correct':>13} {'MACs':>14}  spec"
+        f"{'trial':>5} {'repeat':>6}  {'status':<11} {'proxy acc':>9} {'val acc':>7} "
+        f"{'test acc':>8} {'correct':>13} {'MACs':>14}  spec"
     ]
     ordered = sorted(
         (t for t in trials if t.state != TrialState.WAITING),
@@ -351,6 +354,8 @@ def final_table(trials: list[FrozenTrial]) -> str:
     for trial in ordered:
         attrs = trial.user_attrs
         test = f"{trial.values[0]:.4f}" if trial.state == TrialState.COMPLETE else "-"
+        val = attrs.get(schema.VAL_ACCURACY)
+        shown_val = f"{val:.4f}" if isinstance(val, int | float) else "-"
         correct = (
             f"{attrs[schema.TEST_CORRECT]}/{attrs[schema.TEST_IMAGES]}"
             if schema.TEST_CORRECT in attrs
@@ -359,7 +364,7 @@ def final_table(trials: list[FrozenTrial]) -> str:
         lines.append(
             f"{attrs.get(schema.SOURCE_TRIAL, '-'):>5} {attrs.get(schema.REPEAT, '-'):>6}  "
             f"{status_of(trial):<11} {attrs.get(schema.PROXY_ACCURACY, float('nan')):>9.4f} "
-            f"{test:>8} {correct:>13} {attrs.get(schema.MACS, 0):>14,}  "
+            f"{shown_val:>7} {test:>8} {correct:>13} {attrs.get(schema.MACS, 0):>14,}  "
             f"{attrs.get(schema.SPEC, '-')}"
         )
     return "\n".join(lines)

@@ -44,13 +44,17 @@ class Progress:
         trials: int,
         stream: TextIO | None = None,
         epochs: int | None = None,
+        finals: bool = False,
     ) -> None:
-        """``epochs``: per trial, for the ETA (None: no ETA)."""
+        """``epochs``: per trial, for the ETA (None: no ETA). ``finals``: the study holds final
+        trainings, whose value is a test score: shown as the highest so far, with no front (the
+        test split measures, it does not choose, ``reports.finals``)."""
         self.study = study
         self.trials = trials
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.epochs = epochs
+        self.finals = finals
         self.estimate_s: float | None = None  # the estimate printed before the first trial
         self.started = time.monotonic()
         self._before = epochs_trained(study.get_trials(deepcopy=False)) if epochs else 0
@@ -97,11 +101,15 @@ class Progress:
         counts = Counts.of(trials)
         best = best_accuracy(trials)
         elapsed = time.monotonic() - self.started
+        shown = "-" if best is None else f"{best:.4f}"
+        if self.finals:
+            result = f"highest test {shown}"
+        else:
+            result = f"best {shown}, pareto {len(pareto_front(trials))}"
         return (
             f"[{elapsed:6.0f}s] done {counts.done}/{self.trials}, running {counts.running}, "
             f"pruned {counts.pruned}, infeasible {counts.infeasible}, failed {counts.failed}, "
-            f"best {'-' if best is None else f'{best:.4f}'}, "
-            f"pareto {len(pareto_front(trials))}{self.eta(trials, counts, elapsed)}"
+            f"{result}{self.eta(trials, counts, elapsed)}"
         )
 
     def eta(self, trials: list[FrozenTrial], counts: Counts, elapsed: float) -> str:
