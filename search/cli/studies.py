@@ -154,19 +154,22 @@ def _print_final(study: str, data: FinalData | None, as_json: bool) -> None:
     click.echo(f"chosen by: {data.chooser}")
     click.echo(f"measured by: {data.measure}")
     latency = "latency" in data.objectives
+    ms_head = f"  {'ms':>7}" if latency else ""
     click.echo(
-        f"{'trial':>6}  {'MACs':>14}  {'ms' if latency else '':>7}  {'proxy acc':>9}  "
-        f"{'val acc':>7}  {'test acc ± SE':>15}  {'std':>6}  reps  spec"
+        f"{'trial':>6}  {'MACs':>14}{ms_head}  {'proxy acc':>9}  {'val acc':>7}  "
+        f"{'test acc ± SE':>15}  {'std':>6}  reps  spec"
     )
     for row in front:
         test = _accuracy(row["test_mean"])
         if row["test_se"] is not None:
             test += f" ± {row['test_se']:.4f}"
         macs = "-" if row["macs"] is None else f"{row['macs']:,}"
-        ms = f"{row['latency_ms']:.3g}" if latency and row["latency_ms"] is not None else ""
+        ms = ""
+        if latency:
+            ms = "  " + (f"{row['latency_ms']:>7.3g}" if row["latency_ms"] is not None else " " * 7)
         std = "-" if row["test_std"] is None else f"{row['test_std']:.4f}"
         click.echo(
-            f"{row['trial']:>6}  {macs:>14}  {ms:>7}  {_accuracy(row['proxy_accuracy']):>9}  "
+            f"{row['trial']:>6}  {macs:>14}{ms}  {_accuracy(row['proxy_accuracy']):>9}  "
             f"{_accuracy(row['val_mean']):>7}  {test:>15}  {std:>6}  {row['repeats']:>4}  "
             f"{row['spec'] or '-'}"
         )
