@@ -31,6 +31,7 @@ from common.bounds import (
     MAX_REPEATS,
     MAX_STUDY_NAME,
     MAX_TRIALS,
+    MAX_VAL_FRACTION,
     check_float,
     check_int,
     check_training,
@@ -86,8 +87,9 @@ class FinalConfig:
             batch_size=self.batch_size,
             seed=self.seed,
             subset=self.subset,
-            val_fraction=self.val_fraction or 0.1,  # 0 is allowed here: no held-out split
+            val_fraction=0.1,  # checked below: a final may hold out nothing (0)
         )
+        check_float("val_fraction", self.val_fraction, 0.0, MAX_VAL_FRACTION, "--val-fraction")
         check_int("warmup_epochs", self.warmup_epochs, 0, MAX_EPOCHS, "--warmup-epochs")
         check_int("repeats", self.repeats, 1, MAX_REPEATS, "--repeats")
         check_int("concurrency", self.concurrency, 1, MAX_CONCURRENCY, "--concurrency")
