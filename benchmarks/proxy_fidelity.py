@@ -65,6 +65,7 @@ import torch
 from scipy import stats
 
 from space import ArchSpec, count_spec, fit_phi
+from space.scaling import BASE_RESOLUTION
 from space.searchspace import SearchSpace
 from space.spec import BLOCK_TYPES
 from trainers.data import ImageData, load_dataset, train_val_split
@@ -97,27 +98,45 @@ class Fidelity:
 
 @dataclass(frozen=True)
 class Setup:
-    """Everything that makes two runs the same benchmark."""
+    """Everything that makes two runs the same benchmark. ``resolution`` None leaves the input
+    size free: scaled from ``base_resolution`` by gamma**phi, as the search scales it; ``min_macs``
+    None starts the MAC levels at the smallest network of the space."""
 
     networks: int = 12
     seed: int = 0
-    resolution: int = 32
+    resolution: int | None = 32
     max_macs: float = 6e7
     dataset: str = "fashion-mnist"
-    quick: Fidelity = Fidelity("quick", 2000, 1, 16, 0.25)
-    sq_cpu: Fidelity = Fidelity("sq-cpu", 3000, 2, 16, 0.25)
+    proxies: tuple[Fidelity, ...] = (
+        Fidelity("quick", 2000, 1, 16, 0.25),
+        Fidelity("sq-cpu", 3000, 2, 16, 0.25),
+    )
     reference: Fidelity = Fidelity(REFERENCE, 7500, 3, 64)
     test_images: int = 2000
     bn_batches: int = 50
     threads: int = 1
+    base_resolution: int = BASE_RESOLUTION
+    min_macs: float | None = None
 
     @property
     def fidelities(self) -> tuple[Fidelity, ...]:
-        return (self.quick, self.sq_cpu, self.reference)
+        return (*self.proxies, self.reference)
+
+    def pins(self, classes: int) -> dict[str, Any]:
+        """The search-space pins every network of the benchmark shares."""
+        pins: dict[str, Any] = {"classes": classes}
+        if self.resolution is not None:
+            pins["resolution"] = self.resolution
+        if self.base_resolution != BASE_RESOLUTION:
+            pins["base_resolution"] = self.base_resolution
+        return pins
 
     def identity(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("threads")  # a speed setting, not a different benchmark
+        for name, default in (("base_resolution", BASE_RESOLUTION), ("min_macs", None)):
+            if data[name] == default:  # runs saved before these existed hold neither
+                data.pop(name)
         return data
 
 
@@ -164,8 +183,8 @@ def select_networks(setup: Setup, classes: int) -> list[ArchSpec]:
     """The benchmark's networks, cheapest level first (see the module docstring): block types in
     turn over the levels, options drawn from the full space until the phi = 0 network fits the
     level and is not yet chosen, then the largest phi that fits."""
-    pins = {"resolution": setup.resolution, "classes": classes}
-    low = count_spec(SearchSpace.from_mapping(pins).smallest_spec(classes)).macs
+    pins = setup.pins(classes)
+    low = setup.min_macs or count_spec(SearchSpace.from_mapping(pins).smallest_spec(classes)).macs
     rng = random.Random(setup.seed)
     chosen: list[ArchSpec] = []
     seen: set[str] = set()
@@ -386,21 +405,52 @@ def _load(path: Path, setup: Setup) -> dict[str, dict[str, Score]]:
 # ----- command line -------------------------------------------------------------------------
 
 
+def _resolution(text: str) -> int | None:
+    return None if text == "auto" else int(text)
+
+
+def _fidelity(text: str) -> Fidelity:
+    """``NAME:IMAGES:EPOCHS:BATCH:VAL_FRACTION``, e.g. ``regime:4000:3:16:0.25``."""
+    try:
+        name, images, epochs, batch, val = text.split(":")
+        return Fidelity(name, int(images), int(epochs), int(batch), float(val))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--proxy {text!r}: expected NAME:IMAGES:EPOCHS:BATCH:VAL_FRACTION"
+        ) from exc
+
+
 def parse(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     defaults = Setup()
     add("--networks", type=int, default=defaults.networks, help="networks to rank (at least 3)")
     add("--seed", type=int, default=defaults.seed, help="draws, splits, training")
-    add("--resolution", type=int, default=defaults.resolution)
+    add(
+        "--resolution",
+        type=_resolution,
+        default=defaults.resolution,
+        help="pinned input size (px), or 'auto': scaled from --base-resolution by gamma**phi",
+    )
+    add("--base-resolution", type=int, default=BASE_RESOLUTION, help="input size at phi = 0")
     add("--max-macs", type=float, default=defaults.max_macs, help="the largest MAC level")
+    add("--min-macs", type=float, default=None, help="the smallest (default: smallest network)")
     add("--dataset", default="fashion-mnist")
     add("--data-dir", default=None)
-    for fidelity, flag in ((defaults.quick, "quick"), (defaults.sq_cpu, "sq")):
+    quick, sq_cpu = defaults.proxies
+    for fidelity, flag in ((quick, "quick"), (sq_cpu, "sq")):
         add(f"--{flag}-images", type=int, default=fidelity.images, help="before the split")
         add(f"--{flag}-val-fraction", type=float, default=fidelity.val_fraction)
         add(f"--{flag}-epochs", type=int, default=fidelity.epochs)
         add(f"--{flag}-batch-size", type=int, default=fidelity.batch_size)
+    add(
+        "--proxy",
+        action="append",
+        type=_fidelity,
+        default=None,
+        metavar="NAME:IMAGES:EPOCHS:BATCH:VAL_FRACTION",
+        help="a proxy to rank with (repeatable); replaces the quick and sq-cpu proxies",
+    )
     add("--reference-images", type=int, default=defaults.reference.images)
     add("--reference-epochs", type=int, default=defaults.reference.epochs)
     add("--reference-batch-size", type=int, default=defaults.reference.batch_size)
@@ -416,25 +466,32 @@ def parse(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
         parser.error("--summary-only reads the runs of --json FILE")
     if args.networks < 3:
         parser.error("--networks must be at least 3")
+    proxies = args.proxy or [
+        Fidelity(
+            "quick", args.quick_images, args.quick_epochs, args.quick_batch_size,
+            args.quick_val_fraction,
+        ),
+        Fidelity(
+            "sq-cpu", args.sq_images, args.sq_epochs, args.sq_batch_size, args.sq_val_fraction
+        ),
+    ]
+    if len({p.name for p in proxies}) < len(proxies) or REFERENCE in {p.name for p in proxies}:
+        parser.error(f"--proxy names must differ from each other and from {REFERENCE!r}")
     setup = Setup(
         networks=args.networks,
         seed=args.seed,
         resolution=args.resolution,
         max_macs=args.max_macs,
         dataset=args.dataset,
-        quick=Fidelity(
-            "quick", args.quick_images, args.quick_epochs, args.quick_batch_size,
-            args.quick_val_fraction,
-        ),
-        sq_cpu=Fidelity(
-            "sq-cpu", args.sq_images, args.sq_epochs, args.sq_batch_size, args.sq_val_fraction
-        ),
+        proxies=tuple(proxies),
         reference=Fidelity(
             REFERENCE, args.reference_images, args.reference_epochs, args.reference_batch_size
         ),
         test_images=args.test_images,
         bn_batches=args.bn_batches,
         threads=args.threads,
+        base_resolution=args.base_resolution,
+        min_macs=args.min_macs,
     )  # fmt: skip
     return setup, args
 
