@@ -66,7 +66,7 @@ from scipy import stats
 
 from space import ArchSpec, count_spec, fit_phi
 from space.scaling import BASE_RESOLUTION
-from space.searchspace import SearchSpace
+from space.searchspace import SearchSpace, load_space_file
 from space.spec import BLOCK_TYPES
 from trainers.data import ImageData, load_dataset, train_val_split
 from trainers.loop import TrainConfig, evaluate_weights, train_trial
@@ -117,6 +117,7 @@ class Setup:
     threads: int = 1
     base_resolution: int = BASE_RESOLUTION
     min_macs: float | None = None
+    space: tuple[tuple[str, Any], ...] = ()  # narrowed dimensions, e.g. (("mid_conv", ...),)
 
     @property
     def fidelities(self) -> tuple[Fidelity, ...]:
@@ -124,7 +125,7 @@ class Setup:
 
     def pins(self, classes: int) -> dict[str, Any]:
         """The search-space pins every network of the benchmark shares."""
-        pins: dict[str, Any] = {"classes": classes}
+        pins: dict[str, Any] = {**dict(self.space), "classes": classes}
         if self.resolution is not None:
             pins["resolution"] = self.resolution
         if self.base_resolution != BASE_RESOLUTION:
@@ -134,7 +135,9 @@ class Setup:
     def identity(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("threads")  # a speed setting, not a different benchmark
-        for name, default in (("base_resolution", BASE_RESOLUTION), ("min_macs", None)):
+        data["space"] = dict(self.space)
+        defaults = (("base_resolution", BASE_RESOLUTION), ("min_macs", None), ("space", {}))
+        for name, default in defaults:
             if data[name] == default:  # runs saved before these existed hold neither
                 data.pop(name)
         return data
@@ -435,6 +438,7 @@ def parse(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
     add("--base-resolution", type=int, default=BASE_RESOLUTION, help="input size at phi = 0")
     add("--max-macs", type=float, default=defaults.max_macs, help="the largest MAC level")
     add("--min-macs", type=float, default=None, help="the smallest (default: smallest network)")
+    add("--space", default=None, help="a TOML/JSON file narrowing the space (search run's --space)")
     add("--dataset", default="fashion-mnist")
     add("--data-dir", default=None)
     quick, sq_cpu = defaults.proxies
@@ -492,6 +496,7 @@ def parse(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
         threads=args.threads,
         base_resolution=args.base_resolution,
         min_macs=args.min_macs,
+        space=tuple(sorted(load_space_file(args.space).items())) if args.space else (),
     )  # fmt: skip
     return setup, args
 

@@ -40,7 +40,8 @@ from optuna.trial import FrozenTrial, TrialState
 from search.study import schema
 from search.study.schema import DEFAULT_OBJECTIVES, INFEASIBLE, PRUNED, cost_values, objectives_of
 
-SAMPLERS: tuple[str, ...] = ("tpe", "random", "gp")
+SAMPLERS: tuple[str, ...] = ("tpe", "random", "gp", "nsga2")
+NSGA_POPULATION = 8  # a generation per 8 trials: a 32-trial search sees four
 MAX_STARTUP = 10  # Optuna's default n_startup_trials
 
 
@@ -53,7 +54,9 @@ def make_sampler(seed: int, trials: int | None = None, kind: str = "tpe") -> Bas
     "gp" is Optuna's Gaussian-process sampler (multi-objective: log expected hypervolume
     improvement) with the same start-up trials and the same view of early-stopped trials; a
     benchmark's alternative, since a GP often learns faster than TPE from a dozen trials. It has
-    no constant liar, so it is not offered for concurrent searches.
+    no constant liar, so it is not offered for concurrent searches. "nsga2" is Optuna's NSGA-II
+    (Deb et al. 2002), the evolutionary baseline of multi-objective NAS, with generations of
+    ``NSGA_POPULATION`` trials (its default 50 would leave a 64-trial search one generation).
     """
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -62,6 +65,10 @@ def make_sampler(seed: int, trials: int | None = None, kind: str = "tpe") -> Bas
             optuna.samplers.GPSampler(
                 seed=seed, n_startup_trials=startup_trials(trials), warn_independent_sampling=False
             )
+        )
+    if kind == "nsga2":
+        return ObservedSampler(
+            optuna.samplers.NSGAIISampler(seed=seed, population_size=NSGA_POPULATION)
         )
     if kind != "tpe":
         raise ValueError(f"unknown sampler {kind!r}; choose from {SAMPLERS}")
