@@ -50,7 +50,10 @@ from space import ArchSpec, count_spec, fit_phi, resolve
 from space.searchspace import SearchSpace, load_space_file
 from space.spec import BLOCK_TYPES
 
-SPACES = Path(__file__).resolve().parent / "spaces"
+HERE = Path(__file__).resolve().parent
+SPACES = HERE / "spaces"
+if str(HERE) not in sys.path:  # worker processes import this file by its name
+    sys.path.insert(0, str(HERE))
 
 
 @dataclass(frozen=True)
