@@ -472,7 +472,10 @@ def parse(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
         parser.error("--networks must be at least 3")
     proxies = args.proxy or [
         Fidelity(
-            "quick", args.quick_images, args.quick_epochs, args.quick_batch_size,
+            "quick",
+            args.quick_images,
+            args.quick_epochs,
+            args.quick_batch_size,
             args.quick_val_fraction,
         ),
         Fidelity(

@@ -76,6 +76,8 @@ METHODS: tuple[str, ...] = (
     "gp",
     "pareto_no_asha",
     "pareto_compute",
+    "pareto_fill",
+    "random_fill",
 )
 REFERENCES: tuple[str, ...] = ("random_opening", "random")
 
@@ -98,6 +100,8 @@ def method(name: str) -> Method:
         "gp": Method(Baseline("gp")),
         "pareto_no_asha": Method(early_stopping=False),
         "pareto_compute": Method(equal_compute=True),
+        "pareto_fill": Method(Baseline(fill_every=2)),
+        "random_fill": Method(Baseline("random", fill_every=2), early_stopping=False),
     }[name]
 
 
@@ -333,13 +337,9 @@ def draw(runs: list[Run], path: str, epochs: int) -> None:
 
     counts = sorted({r.trials for r in runs})
     figure = make_subplots(rows=1, cols=len(counts), subplot_titles=[f"{t} trials" for t in counts])
-    colours = dict(
-        zip(
-            METHODS,
-            ("#1f77b4", "#7f7f7f", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#d62728"),
-            strict=True,
-        )
-    )
+    palette = ("#1f77b4", "#7f7f7f", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#d62728")
+    palette += ("#17becf", "#bcbd22")
+    colours = dict(zip(METHODS, palette, strict=True))
     for column, trials in enumerate(counts, start=1):
         for name, band in bands(runs, trials, max(1, epochs)).items():
             colour = colours[name]

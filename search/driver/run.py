@@ -79,12 +79,14 @@ class SearchSummary:
 @dataclass(frozen=True)
 class Baseline:
     """How a benchmark's baseline differs from this search; `search run` always uses the
-    defaults and has no flag for either: ``sampler`` "random" samples at random instead of the
-    multi-objective TPE ("gp": Optuna's Gaussian-process sampler instead), ``opening`` False
-    leaves out the opening trials of a new study."""
+    defaults and has no flag for any: ``sampler`` "random" samples at random instead of the
+    multi-objective TPE ("gp": Optuna's Gaussian-process sampler, "nsga2": NSGA-II), ``opening``
+    False leaves out the opening trials of a new study, ``fill_every`` sets how often the joint
+    strategy fills the front's widest gap (``search.strategy.planner``; 0: never)."""
 
     sampler: str = "tpe"
     opening: bool = True
+    fill_every: int = 0
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -118,7 +120,7 @@ def run_search(
         check_compatible(existing, config.identity(), config.storage, config.objectives)
 
     data_bytes = sum(t.images.numel() + t.labels.numel() * 8 for t in (train, val))
-    planner = Planner(config, classes)
+    planner = Planner(config, classes, fill_every=baseline.fill_every)
     searcher: StudySearcher | None = None
     interrupted = False
     with runner.session(config, resources, data_bytes, stream):

@@ -64,6 +64,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from common.errors import UserError
 from search.config import SearchConfig
+from search.strategy.gaps import Member, gap_bucket, widest_gap
 from search.strategy.ranking import nsga_order
 from search.strategy.sampler import startup_trials
 from search.study import schema
@@ -129,13 +130,20 @@ class Planner:
     """Stage decisions and candidate construction for one search configuration."""
 
     def __init__(
-        self, config: SearchConfig, classes: int, measure: Measure = measure_latency
+        self,
+        config: SearchConfig,
+        classes: int,
+        measure: Measure = measure_latency,
+        fill_every: int = 0,
     ) -> None:
         """``measure`` times a network when the search uses latency: here by default, or on
-        the node of ``--latency-resource`` (``search.driver.latency``)."""
+        the node of ``--latency-resource`` (``search.driver.latency``). ``fill_every`` > 0 makes
+        every ``fill_every``-th joint trial after the opening a gap-filling one
+        (:meth:`_fill_gap`)."""
         self.config = config
         self.classes = classes
         self.measure = measure
+        self.fill_every = fill_every
         self._caches: dict[int, LatencyCache] = {}
         self.stage1_quota = math.ceil(config.trials / 2)
         self.note: str | None = None  # why the search finished early, for the progress line
@@ -172,8 +180,53 @@ class Planner:
         if counts.done + live >= self.config.trials:
             return WAIT if live else FINISHED
         if self.config.strategy == "joint":
+            if self._fill_turn(counts.done + live) and not counts.waiting:
+                self._fill_gap(study, trials)
             return "joint"
         return self._two_stage(study, trials, live)
+
+    # ----- joint: filling the front's gaps -------------------------------------------------
+    def _fill_turn(self, started: int) -> bool:
+        """Whether the trial after ``started`` ones is a gap-filling one: every
+        ``fill_every``-th trial once the opening's have started."""
+        opening = len(self.opening())
+        if self.fill_every <= 0 or started < opening:
+            return False
+        return (started - opening) % self.fill_every == self.fill_every - 1
+
+    def _fill_gap(self, study: optuna.Study, trials: list[FrozenTrial]) -> None:
+        """Queue the front member that fills the front's most valuable gap, scaled to its
+        middle (``search.strategy.gaps``); nothing when the front has no gap left to try."""
+        if tuple(self.config.objectives) != ("accuracy", "macs"):
+            return  # the gaps are MAC gaps
+        members, tried = [], set()
+        for trial in trials:
+            attrs = trial.user_attrs
+            if schema.FILLS in attrs and schema.TARGET_MACS in attrs:
+                tried.add((attrs[schema.FILLS], gap_bucket(attrs[schema.TARGET_MACS])))
+            if (
+                trial.state != TrialState.COMPLETE
+                or not trial.values
+                or SHARE_PARAM not in trial.params
+            ):
+                continue
+            spec = ArchSpec.from_dict(attrs[schema.SPEC_JSON])
+            base = count_spec(_phi0(spec)).macs
+            members.append(
+                Member(trial.number, trial.values[0], int(trial.values[1]), base, trial.params)
+            )
+        proposal = widest_gap(members, self.config.budget_macs, tried)
+        if proposal is None:
+            return
+        params = {**proposal.source.params, SHARE_PARAM: proposal.share}
+        study.enqueue_trial(
+            params,
+            user_attrs={
+                schema.STAGE: "joint",
+                schema.FILLS: proposal.source.number,
+                schema.TARGET_MACS: round(proposal.target),
+            },
+        )
 
     def _two_stage(self, study: optuna.Study, trials: list[FrozenTrial], live: int) -> str:
         phi1 = [t for t in trials if t.user_attrs.get(schema.STAGE) == "phi1"]

@@ -55,6 +55,7 @@ PARENT = "parent"  # a stage-2 member's stage-1 trial number
 LEVEL = "level"  # a stage-2 member's MAC level
 MEMBER = "member"  # a stage-2 member's rank in its family (1 = smallest level)
 TARGET_MACS = "target_macs"  # a joint trial's MAC target from its share
+FILLS = "fills"  # a gap-filling joint trial: the front member it scales (search.strategy.gaps)
 
 # ----- trial user attrs: training, written per epoch and at the end ----------------------------
 ACCURACY_PER_EPOCH = "accuracy_per_epoch"  # validation accuracy after each epoch
