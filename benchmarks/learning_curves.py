@@ -63,9 +63,9 @@ class Regime:
     space_file: str = str(SPACES / "small.toml")
     budget: int = 40_000_000
     dataset: str = "fashion-mnist"
-    subset: int = 4000
+    subset: int = 3000
     val_fraction: float = 0.25
-    epochs: int = 3
+    epochs: int = 2
     batch_size: int = 16
     classes: int = 10
 
@@ -238,6 +238,11 @@ def build(args: argparse.Namespace, regime: Regime) -> int:
         if job not in done
     ]
     print(f"{len(done)} runs in {out}, {len(todo)} to train", file=sys.stderr, flush=True)
+    if args.workers == 1:
+        with out.open("a") as file:
+            for spec, seed in todo:
+                _write(file, train(regime, spec, seed), done)
+        return 0
     spawn = multiprocessing.get_context("spawn")  # no fork of a process with OpenMP threads
     with ProcessPoolExecutor(args.workers, mp_context=spawn) as pool, out.open("a") as file:
         running: set[Future[dict[str, Any]]] = set()
@@ -248,17 +253,20 @@ def build(args: argparse.Namespace, regime: Regime) -> int:
                 running.add(pool.submit(train, regime, spec, seed))
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                record = future.result()
-                file.write(json.dumps(record) + "\n")
-                file.flush()
-                done.add((record["spec"], record["seed"]))
-                print(
-                    f"[{len(done)}] {record['macs'] / 1e6:6.1f}M {record['resolution']:>3}px "
-                    f"seed {record['seed']} acc {record['accuracy']} {record['seconds']:.0f}s",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                _write(file, future.result(), done)
     return 0
+
+
+def _write(file: Any, record: dict[str, Any], done: set[tuple[str, int]]) -> None:
+    file.write(json.dumps(record) + "\n")
+    file.flush()
+    done.add((record["spec"], record["seed"]))
+    print(
+        f"[{len(done)}] {record['macs'] / 1e6:6.1f}M {record['resolution']:>3}px "
+        f"seed {record['seed']} acc {record['accuracy']} {record['seconds']:.0f}s",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def pack(source: Path, target: Path) -> int:

@@ -393,14 +393,21 @@ def _report(setup: Setup, networks: list[Network], rows: list[dict] | None) -> d
 
 
 def _load(path: Path, setup: Setup) -> dict[str, dict[str, Score]]:
-    """The scores a previous run of the same setup saved, by spec."""
+    """The scores a previous run of the same setup saved, by spec. The proxies may differ: a
+    saved proxy's scores are kept where the setup has a proxy of that name and definition, so a
+    proxy can be added to a finished run without training its reference again."""
     if not path.exists():
         return {}
     saved = json.loads(path.read_text())
-    if saved.get("setup") != json.loads(json.dumps(setup.identity())):
+    mine = json.loads(json.dumps(setup.identity()))
+    theirs = dict(saved.get("setup", {}))
+    if {k: v for k, v in theirs.items() if k != "proxies"} != {
+        k: v for k, v in mine.items() if k != "proxies"
+    }:
         raise SystemExit(f"{path} holds a run with another setup; drop --resume or the file")
+    same = {p["name"] for p in theirs.get("proxies", []) if p in mine["proxies"]} | {REFERENCE}
     return {
-        n["spec"]: {name: Score(**score) for name, score in n["scores"].items()}
+        n["spec"]: {name: Score(**s) for name, s in n["scores"].items() if name in same}
         for n in saved["networks"]
     }
 
@@ -410,6 +417,27 @@ def _load(path: Path, setup: Setup) -> dict[str, dict[str, Score]]:
 
 def _resolution(text: str) -> int | None:
     return None if text == "auto" else int(text)
+
+
+def _part(text: str) -> tuple[int, int]:
+    part, _, parts = text.partition("/")
+    if not (parts and 0 <= int(part) < int(parts)):
+        raise argparse.ArgumentTypeError(f"--part {text!r}: expected K/N with 0 <= K < N")
+    return int(part), int(parts)
+
+
+def merge(paths: list[str], target: Path) -> None:
+    """One ``--json`` file of the networks the files of ``--part`` runs hold (same setup)."""
+    reports = [json.loads(Path(path).read_text()) for path in paths]
+    if any(r["setup"] != reports[0]["setup"] for r in reports):
+        raise SystemExit("--merge: the files hold runs of different setups")
+    scores: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        for network in report["networks"]:
+            kept = scores.setdefault(network["spec"], {**network, "scores": {}})
+            kept["scores"].update(network["scores"])
+    merged = {"setup": reports[0]["setup"], "networks": list(scores.values()), "summary": None}
+    target.write_text(json.dumps(merged, indent=1))
 
 
 def _fidelity(text: str) -> Fidelity:
@@ -464,6 +492,15 @@ def parse(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
     add("--threads", type=int, default=defaults.threads)
     add("--json", default=None, help="write the runs and the summary here (- for stdout)")
     add("--resume", action="store_true", help="skip the networks --json already holds")
+    add(
+        "--part",
+        type=_part,
+        default=(0, 1),
+        metavar="K/N",
+        help="train only every N-th network from the K-th (0-based): N processes at once, each "
+        "with its own --json; --merge joins their files",
+    )
+    add("--merge", nargs="+", default=None, metavar="FILE", help="join these --json files")
     add("--summary-only", action="store_true", help="train nothing: the tables of --json's runs")
     args = parser.parse_args(argv)
     if args.summary_only and (args.json is None or args.json == "-"):
@@ -520,6 +557,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     saved_path = Path(args.json) if args.json and args.json != "-" else None
+    if args.merge:
+        if saved_path is None:
+            raise SystemExit("--merge writes the joined runs to --json FILE")
+        merge(args.merge, saved_path)
     resuming = args.resume or args.summary_only
     saved = _load(saved_path, setup) if saved_path and resuming else {}
     specs = select_networks(setup, classes)
@@ -532,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     # trained in a shuffled order, so that a partial run already spans the MAC range
     order = list(range(len(specs)))
     random.Random(setup.seed).shuffle(order)
+    part, parts = args.part
+    order = order[part::parts]  # this process's share of the networks (--part)
     for done, index in enumerate([] if args.summary_only else order, start=1):
         network, spec = networks[index], specs[index]
         for fidelity in setup.fidelities:
