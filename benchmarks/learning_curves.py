@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from common.errors import Diverged
 from space import ArchSpec, count_spec, fit_phi, resolve
 from space.searchspace import SearchSpace, load_space_file
 from space.spec import BLOCK_TYPES
@@ -171,26 +172,40 @@ def train(regime: Regime, text: str, seed: int) -> dict[str, Any]:
     train_split, val = _data[seed]
     spec = ArchSpec.parse(text)
     seconds: list[float] = []
+    accuracy: list[float] = []
+    losses: list[float] = []
 
     def on_epoch(report: EpochReport) -> bool:
         seconds.append(report.seconds)
+        accuracy.append(report.accuracy)
+        losses.append(report.loss)
         return False
 
     config = TrainConfig(epochs=regime.epochs, batch_size=regime.batch_size, seed=seed, threads=1)
     started = time.perf_counter()
-    result = train_trial(spec, train_split, val, config, on_epoch=on_epoch)
+    diverged = None
+    try:
+        train_trial(spec, train_split, val, config, on_epoch=on_epoch)
+    except Diverged as exc:  # a FAIL in a search: chance accuracy from that epoch on
+        diverged = exc.epoch
+        missing = regime.epochs - len(accuracy)
+        accuracy += [1.0 / spec.classes] * missing
+        losses += [float("nan")] * missing
+        seconds += [seconds[-1] if seconds else time.perf_counter() - started] * missing
+    counted = count_spec(spec)
     plan = resolve(spec)
     return {
         "spec": text,
         "spec_id": spec.spec_id,
         "seed": seed,
         "block": spec.block,
-        "macs": result.macs,
-        "params": result.params,
+        "macs": counted.macs,
+        "params": counted.params,
         "resolution": plan.resolution,
         "depth": plan.depth,
-        "accuracy": list(result.accuracy_per_epoch),
-        "loss": list(result.loss_per_epoch),
+        "accuracy": accuracy,
+        "loss": losses,
+        "diverged": diverged,
         "epoch_seconds": seconds,
         "seconds": time.perf_counter() - started,
         "train_images": len(train_split),

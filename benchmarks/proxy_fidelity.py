@@ -64,6 +64,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from common.errors import Diverged
 from space import ArchSpec, count_spec, fit_phi
 from space.scaling import BASE_RESOLUTION
 from space.searchspace import SearchSpace, load_space_file
@@ -146,12 +147,15 @@ class Setup:
 @dataclass
 class Score:
     """One network at one fidelity: accuracy as trained, after BN recalibration (proxies only),
-    the training call's wall seconds and the recalibrated evaluation's."""
+    the training call's wall seconds and the recalibrated evaluation's. A training whose loss
+    diverged (``common.errors.Diverged``, a FAIL in a search) scores chance accuracy: the search
+    gets nothing from it, and a ranking puts it last."""
 
     accuracy: float
     recalibrated: float | None = None
     seconds: float = 0.0
     recalibration_seconds: float = 0.0
+    diverged: bool = False
 
 
 @dataclass
@@ -235,7 +239,14 @@ def train_network(
     proxy = fidelity.val_fraction is not None and setup.bn_batches > 0
     with tempfile.TemporaryDirectory() as directory:
         started = time.perf_counter()
-        result = train_trial(spec, train, val, config, save_dir=Path(directory) if proxy else None)
+        try:
+            result = train_trial(
+                spec, train, val, config, save_dir=Path(directory) if proxy else None
+            )
+        except Diverged:
+            chance = 1.0 / spec.classes
+            recalibrated = chance if proxy else None
+            return Score(chance, recalibrated, time.perf_counter() - started, diverged=True)
         score = Score(result.accuracy, seconds=time.perf_counter() - started)
         if proxy:
             started = time.perf_counter()
