@@ -14,7 +14,7 @@ re-queued with the same params (``search.study.ledger``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -182,6 +182,9 @@ class Counts:
     @property
     def done(self) -> int:
         return self.complete + self.pruned + self.failed
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     @classmethod
     def of(cls, trials: list[FrozenTrial]) -> Counts:
