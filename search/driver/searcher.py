@@ -36,8 +36,9 @@ import sqlalchemy.exc
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from common.clock import DECISIONS
 from common.errors import Fault, FaultKind
-from search.driver.overhead import OVERHEAD_ATTRS, with_overhead
+from search.driver.overhead import DECISION_ATTRS, OVERHEAD_ATTRS, decision_attrs, with_overhead
 from search.driver.watch import TrialWatch
 from search.strategy.planner import FINISHED, WAIT, Candidate, Planner
 from search.study import schema
@@ -158,8 +159,8 @@ class StudySearcher(Searcher):
     # ----- Ray's Searcher interface ------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         try:
-            # one read and one write per decision (search.study.snapshot)
-            with decision(self.study):
+            # one read and one write (search.study.snapshot), timed for the trial (common.clock)
+            with DECISIONS.deciding(trial_id), decision(self.study):
                 return self._suggest(trial_id)
         except STORAGE_ERRORS as exc:
             self.storage_failed(exc)
@@ -212,7 +213,7 @@ class StudySearcher(Searcher):
         if self.storage_error is not None:
             return
         try:
-            with decision(self.study):
+            with DECISIONS.deciding(trial_id), decision(self.study):
                 self._store_epoch(trial_id, trial, result)
         except STORAGE_ERRORS as exc:
             self.storage_failed(exc)
@@ -233,6 +234,13 @@ class StudySearcher(Searcher):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        try:
+            with DECISIONS.deciding(trial_id):
+                self._complete(trial_id, result, error)
+        finally:
+            DECISIONS.forget(trial_id)
+
+    def _complete(self, trial_id: str, result: dict[str, Any] | None, error: bool) -> None:
         trial = self._live.pop(trial_id, None)
         if trial is None:
             return
@@ -241,6 +249,7 @@ class StudySearcher(Searcher):
             self._release(trial)
             return
         result = with_overhead(result, self._suggested.pop(trial_id, None))
+        result.update(decision_attrs(DECISIONS.so_far(trial_id)))
         fault = self.watch.error_fault(trial_id) if error and self.watch else None
         outcome = classify(result, error, self.config.epochs, self.interrupted, fault)
         try:
@@ -286,7 +295,7 @@ class StudySearcher(Searcher):
             attrs[schema.CONSTRAINT if outcome.status == INFEASIBLE else schema.FAIL_REASON] = (
                 outcome.reason
             )
-        for key in (*schema.RESULT_ATTRS, *OVERHEAD_ATTRS):
+        for key in (*schema.RESULT_ATTRS, *OVERHEAD_ATTRS, *DECISION_ATTRS):
             if key in result:
                 attrs[key] = result[key]
         if result.get(schema.WEIGHTS_DIR):
@@ -326,7 +335,7 @@ class StudySearcher(Searcher):
         host, see ``search.study.lease``); returns their numbers."""
         if self.lease is None:
             return []
-        with decision(self.study):
+        with DECISIONS.part("lease"), decision(self.study):
             stale = self.lease.stale(self.study)
             replayed = {t.number for t in stale if requeues(t.user_attrs)}
             recovered = recover_stale(self.study, self.config.seed, stale)

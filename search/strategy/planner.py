@@ -62,6 +62,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from common.clock import DECISIONS
 from common.errors import UserError
 from search.config import SearchConfig
 from search.strategy.ranking import nsga_order
@@ -278,7 +279,8 @@ class Planner:
         """The sampled network fitted to its MAC level; infeasible when it breaks the compound
         constraint or the MAC budget, or builds a network that trained already."""
         space = self.stage_one if stage in ("phi1", "scaled") else self.config.space
-        sample = space.sample(trial, gamma_override=trial.user_attrs.get(schema.START_GAMMA))
+        with DECISIONS.part("sample"):  # the sampler answers each suggestion (common.clock)
+            sample = space.sample(trial, gamma_override=trial.user_attrs.get(schema.START_GAMMA))
         spec = ArchSpec.from_dict({"classes": self.classes, **sample.values})
         if sample.violation:
             return self._infeasible(trial, spec, stage, "compound", sample.violation)
@@ -291,7 +293,8 @@ class Planner:
         if stage == "scaled":
             target = self._member_level(trial)
         else:
-            share = trial.suggest_float(SHARE_PARAM, 0.0, 1.0)
+            with DECISIONS.part("sample"):
+                share = trial.suggest_float(SHARE_PARAM, 0.0, 1.0)
             target = baseline * (budget / baseline) ** share if baseline < budget else budget
             trial.set_user_attr(schema.TARGET_MACS, round(target))
         if baseline > budget:

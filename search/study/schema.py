@@ -69,6 +69,8 @@ MICRO_BATCH = "micro_batch"  # the micro-batch the trainer chose to fit memory
 ACCUMULATION_STEPS = "accumulation_steps"  # gradient accumulation steps per batch
 OVERHEAD_SECONDS = "overhead_seconds"  # driver wall time not spent training (driver.overhead)
 OVERHEAD = "overhead"  # that overhead split into its parts (driver.overhead)
+DECISION_SECONDS = "decision_seconds"  # the driver's time deciding about it (common.clock)
+DECISION = "decision"  # that time per part: sample, schedule, read, write, lease, other
 WEIGHTS_DIR = "weights_dir"  # where the trained weights were saved, when they were
 
 # ----- trial user attrs: why it ended without a result -----------------------------------------

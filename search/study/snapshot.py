@@ -58,6 +58,7 @@ from optuna.study._frozen import FrozenStudy
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from common.clock import DECISIONS
 from search.study.schema import SPEC
 
 UNFINISHED = frozenset((TrialState.RUNNING, TrialState.WAITING))
@@ -204,7 +205,8 @@ class SnapshotStorage(BaseStorage, BaseHeartbeat):
                 self._fresh_study(self._study_of[trial_id])
                 self._raise_if_lost(trial_id)
                 return copy.deepcopy(self._cached(trial_id))
-            trial = self.backend.get_trial(trial_id)
+            with DECISIONS.part("read"):
+                trial = self.backend.get_trial(trial_id)
             if trial_id in self._study_of:
                 self._store(self._studies[self._study_of[trial_id]], trial)
                 trial = self._cached(trial_id) or trial
@@ -237,7 +239,8 @@ class SnapshotStorage(BaseStorage, BaseHeartbeat):
     def _refresh(self, study_id: int, study: _Study) -> None:
         """Bring the unfinished and new trials up to date: one light query for their states,
         then a full read (Optuna's query) of only those that changed (see :func:`_stale`)."""
-        self._read(study_id, study)
+        with DECISIONS.part("read"):
+            self._read(study_id, study)
 
     def _read(self, study_id: int, study: _Study) -> None:
         self.reads += 1
@@ -285,7 +288,7 @@ class SnapshotStorage(BaseStorage, BaseHeartbeat):
 
     # ----- trial writes --------------------------------------------------------------------------
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        with self._lock:
+        with self._lock, DECISIONS.part("write"):
             trial = self.backend._create_new_trial(study_id, template_trial)
             self.writes += 1
             self._study_of[trial._trial_id] = study_id
@@ -352,7 +355,8 @@ class SnapshotStorage(BaseStorage, BaseHeartbeat):
             if state == TrialState.RUNNING:  # taking a waiting trial: Optuna's conditional update
                 if writes:
                     self._write(trial_id, writes)
-                taken = self.backend.set_trial_state_values(trial_id, state, values)
+                with DECISIONS.part("write"):
+                    taken = self.backend.set_trial_state_values(trial_id, state, values)
                 self.writes += 1
                 if taken:
                     self._mark(trial_id, state, values)
@@ -392,7 +396,8 @@ class SnapshotStorage(BaseStorage, BaseHeartbeat):
         if not writes and state is None:
             return
         try:
-            self._transaction(trial_id, writes, state, values)
+            with DECISIONS.part("write"):
+                self._transaction(trial_id, writes, state, values)
         except Exception:
             # the cached trial holds writes that did not happen: read it again
             self._fresh.discard(self._study_of.get(trial_id, -1))
@@ -486,7 +491,8 @@ class SnapshotStorage(BaseStorage, BaseHeartbeat):
                     if kind == "user"
                     else self.backend.get_study_system_attrs
                 )
-                study.attrs[kind] = read(study_id)
+                with DECISIONS.part("read"):
+                    study.attrs[kind] = read(study_id)
                 if self._depth:
                     self._fresh_attrs.add((kind, study_id))
             return study.attrs[kind]

@@ -159,6 +159,11 @@ def test_complete_trial_has_values_and_the_schema_attrs(tmp_path: Path) -> None:
     )
     assert attrs["seconds"] == 1.5 and attrs["peak_memory_bytes"] == 1234
     assert [e for e, _ in events if e != "infeasible"] == ["started", "epoch", "complete"]
+    # the driver's time on it: its suggestion (sampling, reads, writes), its epoch, its end
+    parts = attrs["decision"]
+    assert set(parts) == {"sample", "schedule", "read", "write", "lease", "other"}
+    assert parts["sample"] > 0 and parts["write"] > 0 and parts["read"] > 0
+    assert attrs["decision_seconds"] == pytest.approx(sum(parts.values()), abs=1e-5)
 
 
 def optuna_spec(attrs: dict):
