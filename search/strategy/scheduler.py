@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 
 from common.clock import DECISIONS
-from search.strategy.ranking import Point, dominates, nsga_order
+from search.strategy.ranking import Point, dominates
+from search.strategy.rungs import nsga_position
 from space import ArchSpec, count_spec
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class ParetoASHA(FIFOScheduler):
             return True
         everyone = [*others, point]
         quota = math.ceil(len(everyone) / self.reduction_factor)
-        return nsga_order(everyone).index(len(others)) < quota
+        return nsga_position(everyone, len(others)) < quota  # nsga_order's, in O(n log n)
 
     def _rung_for(self, trial_id: str, epoch: float) -> int | None:
         """The highest milestone the trial has reached and not yet been judged at."""
