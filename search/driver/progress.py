@@ -16,13 +16,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.study import schema
-from search.study.front import best_accuracy, pareto_front
+from search.study.feed import StudyTally
+from search.study.front import pareto_front
 from search.study.schema import (
     COMPLETE,
     INFEASIBLE,
     INTERRUPTED,
     PRUNED,
-    Counts,
     is_interrupted,
     status_of,
 )
@@ -37,6 +37,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.started = time.monotonic()
+        self.tally = StudyTally(study)  # each finished trial read once
 
     def __call__(self, event: str, info: dict[str, Any]) -> None:
         number = info.get("number")
@@ -70,15 +71,14 @@ class Progress:
             self.stream.flush()
 
     def status_line(self) -> str:
-        trials = self.study.get_trials(deepcopy=False)
-        counts = Counts.of(trials)
-        best = best_accuracy(trials)
+        tally = self.tally.update()
+        counts, best = tally.counts, tally.best
         elapsed = time.monotonic() - self.started
         return (
             f"[{elapsed:6.0f}s] done {counts.done}/{self.trials}, running {counts.running}, "
             f"pruned {counts.pruned}, infeasible {counts.infeasible}, failed {counts.failed}, "
             f"best {'-' if best is None else f'{best:.4f}'}, "
-            f"pareto {len(pareto_front(trials))}"
+            f"pareto {len(tally.front)}"
         )
 
 

@@ -56,6 +56,7 @@ from search.study.database import (
 from search.study.front import best_accuracy, pareto_front
 from search.study.lease import Lease, lease_times
 from search.study.schema import Counts, directions_for
+from search.study.snapshot import SnapshotStorage
 from search.study.urls import parse_url, sqlite_path
 from search.worker.faults import one_line
 from search.worker.trial import TrialSettings
@@ -305,6 +306,8 @@ def _open_study(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = open_storage_retrying(config.storage)
+    # one read and one write per decision, finished trials read once (search.study.snapshot)
+    snapshot = SnapshotStorage(storage)
     # multi-objective TPE that learns from early-stopped trials (search.strategy.sampler); trial N
     # samples with a seed made of --seed and N (search.strategy.seeding), so no two trials share
     # one, whether they come from a resume or from drivers running at once.
@@ -315,14 +318,14 @@ def _open_study(
     try:
         study = optuna.create_study(
             study_name=config.study,
-            storage=storage,
+            storage=snapshot,
             sampler=sampler,
             directions=directions_for(config.objectives),
             load_if_exists=not created,
         )
     except optuna.exceptions.DuplicatedStudyError:
         # another driver created it since we looked: use theirs if it is the same search
-        study = optuna.load_study(study_name=config.study, storage=storage, sampler=sampler)
+        study = optuna.load_study(study_name=config.study, storage=snapshot, sampler=sampler)
         existing = ExistingStudy(
             config.study, tuple(d.name for d in study.directions), _wait_for_config(study)
         )

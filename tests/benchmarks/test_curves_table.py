@@ -79,21 +79,23 @@ def test_the_surrogate_learns_known_curves_and_draws_the_measured_noise(tmp_path
     table = synthetic_table(tmp_path / "table.jsonl", networks=60)
     records = list(_curves().read_table(table))
     report = surrogate.held_out(records, folds=5)
-    assert report["networks"] == 60 and [r["epoch"] for r in report["per_epoch"]] == [1, 2, 3]
+    epochs = _curves().Regime().epochs
+    assert report["networks"] == 60
+    assert [r["epoch"] for r in report["per_epoch"]] == list(range(1, epochs + 1))
     assert report["per_epoch"][-1]["tau"] > 0.6  # networks it was not fitted on
     ceiling = surrogate.seed_ceiling(records)
     noise = ceiling["per_epoch"][-1]["seed_std"]
     assert ceiling["seeds"] == 4 and 0.005 < noise < 0.03  # SyntheticCurves' 0.015
     model = surrogate.SurrogateCurves.fit(records)
     spec = ArchSpec.parse(records[5]["spec"])
-    first, again, other = (model.curve(spec, s, 3) for s in (0, 0, 1))
-    assert first == again and first != other and len(first.seconds) == 3
-    draws = [model.curve(spec, s, 3).accuracy[-1] for s in range(200)]
+    first, again, other = (model.curve(spec, s, epochs) for s in (0, 0, 1))
+    assert first == again and first != other and len(first.seconds) == epochs
+    draws = [model.curve(spec, s, epochs).accuracy[-1] for s in range(200)]
     mean = sum(draws) / len(draws)
     spread = math.sqrt(sum((d - mean) ** 2 for d in draws) / len(draws))
     assert spread == pytest.approx(noise, rel=0.25)
-    with pytest.raises(ValueError, match="3-epoch"):
-        model.curve(spec, 0, 4)
+    with pytest.raises(ValueError, match=f"{epochs}-epoch"):
+        model.curve(spec, 0, epochs + 1)
 
 
 def test_simulated_comparison_and_its_statistics(tmp_path: Path) -> None:
@@ -112,7 +114,8 @@ def test_simulated_comparison_and_its_statistics(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert len(report["runs"]) == 6
     rows = report["summary"]["8"]
-    assert rows["random"]["epochs"] == 8 * 3 and rows["pareto"]["epochs"] <= 8 * 3
+    epochs = _curves().Regime().epochs
+    assert rows["random"]["epochs"] == 8 * epochs and rows["pareto"]["epochs"] <= 8 * epochs
     assert set(rows["pareto"]["vs_random_opening"]) >= {"ratio", "ratio_ci", "wilcoxon_p"}
     for run in report["runs"]:
         epochs = [e for e, _ in run["curve"]]
