@@ -64,8 +64,10 @@ import numpy as np
 import torch
 from scipy import stats
 
+from common.errors import Diverged
 from space import ArchSpec, count_spec, fit_phi
-from space.searchspace import SearchSpace
+from space.scaling import BASE_RESOLUTION
+from space.searchspace import SearchSpace, load_space_file
 from space.spec import BLOCK_TYPES
 from trainers.data import ImageData, load_dataset, train_val_split
 from trainers.loop import TrainConfig, evaluate_weights, train_trial
@@ -97,39 +99,63 @@ class Fidelity:
 
 @dataclass(frozen=True)
 class Setup:
-    """Everything that makes two runs the same benchmark."""
+    """Everything that makes two runs the same benchmark. ``resolution`` None leaves the input
+    size free: scaled from ``base_resolution`` by gamma**phi, as the search scales it; ``min_macs``
+    None starts the MAC levels at the smallest network of the space."""
 
     networks: int = 12
     seed: int = 0
-    resolution: int = 32
+    resolution: int | None = 32
     max_macs: float = 6e7
     dataset: str = "fashion-mnist"
-    quick: Fidelity = Fidelity("quick", 2000, 1, 16, 0.25)
-    sq_cpu: Fidelity = Fidelity("sq-cpu", 3000, 2, 16, 0.25)
+    proxies: tuple[Fidelity, ...] = (
+        Fidelity("quick", 2000, 1, 16, 0.25),
+        Fidelity("sq-cpu", 3000, 2, 16, 0.25),
+    )
     reference: Fidelity = Fidelity(REFERENCE, 7500, 3, 64)
     test_images: int = 2000
     bn_batches: int = 50
     threads: int = 1
+    base_resolution: int = BASE_RESOLUTION
+    min_macs: float | None = None
+    space: tuple[tuple[str, Any], ...] = ()  # narrowed dimensions, e.g. (("mid_conv", ...),)
 
     @property
     def fidelities(self) -> tuple[Fidelity, ...]:
-        return (self.quick, self.sq_cpu, self.reference)
+        return (*self.proxies, self.reference)
+
+    def pins(self, classes: int) -> dict[str, Any]:
+        """The search-space pins every network of the benchmark shares."""
+        pins: dict[str, Any] = {**dict(self.space), "classes": classes}
+        if self.resolution is not None:
+            pins["resolution"] = self.resolution
+        if self.base_resolution != BASE_RESOLUTION:
+            pins["base_resolution"] = self.base_resolution
+        return pins
 
     def identity(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("threads")  # a speed setting, not a different benchmark
+        data["space"] = dict(self.space)
+        defaults = (("base_resolution", BASE_RESOLUTION), ("min_macs", None), ("space", {}))
+        for name, default in defaults:
+            if data[name] == default:  # runs saved before these existed hold neither
+                data.pop(name)
         return data
 
 
 @dataclass
 class Score:
     """One network at one fidelity: accuracy as trained, after BN recalibration (proxies only),
-    the training call's wall seconds and the recalibrated evaluation's."""
+    the training call's wall seconds and the recalibrated evaluation's. A training whose loss
+    diverged (``common.errors.Diverged``, a FAIL in a search) scores chance accuracy: the search
+    gets nothing from it, and a ranking puts it last."""
 
     accuracy: float
     recalibrated: float | None = None
     seconds: float = 0.0
     recalibration_seconds: float = 0.0
+    diverged: bool = False
 
 
 @dataclass
@@ -164,8 +190,8 @@ def select_networks(setup: Setup, classes: int) -> list[ArchSpec]:
     """The benchmark's networks, cheapest level first (see the module docstring): block types in
     turn over the levels, options drawn from the full space until the phi = 0 network fits the
     level and is not yet chosen, then the largest phi that fits."""
-    pins = {"resolution": setup.resolution, "classes": classes}
-    low = count_spec(SearchSpace.from_mapping(pins).smallest_spec(classes)).macs
+    pins = setup.pins(classes)
+    low = setup.min_macs or count_spec(SearchSpace.from_mapping(pins).smallest_spec(classes)).macs
     rng = random.Random(setup.seed)
     chosen: list[ArchSpec] = []
     seen: set[str] = set()
@@ -213,7 +239,14 @@ def train_network(
     proxy = fidelity.val_fraction is not None and setup.bn_batches > 0
     with tempfile.TemporaryDirectory() as directory:
         started = time.perf_counter()
-        result = train_trial(spec, train, val, config, save_dir=Path(directory) if proxy else None)
+        try:
+            result = train_trial(
+                spec, train, val, config, save_dir=Path(directory) if proxy else None
+            )
+        except Diverged:
+            chance = 1.0 / spec.classes
+            recalibrated = chance if proxy else None
+            return Score(chance, recalibrated, time.perf_counter() - started, diverged=True)
         score = Score(result.accuracy, seconds=time.perf_counter() - started)
         if proxy:
             started = time.perf_counter()
@@ -371,19 +404,62 @@ def _report(setup: Setup, networks: list[Network], rows: list[dict] | None) -> d
 
 
 def _load(path: Path, setup: Setup) -> dict[str, dict[str, Score]]:
-    """The scores a previous run of the same setup saved, by spec."""
+    """The scores a previous run of the same setup saved, by spec. The proxies may differ: a
+    saved proxy's scores are kept where the setup has a proxy of that name and definition, so a
+    proxy can be added to a finished run without training its reference again."""
     if not path.exists():
         return {}
     saved = json.loads(path.read_text())
-    if saved.get("setup") != json.loads(json.dumps(setup.identity())):
+    mine = json.loads(json.dumps(setup.identity()))
+    theirs = dict(saved.get("setup", {}))
+    if {k: v for k, v in theirs.items() if k != "proxies"} != {
+        k: v for k, v in mine.items() if k != "proxies"
+    }:
         raise SystemExit(f"{path} holds a run with another setup; drop --resume or the file")
+    same = {p["name"] for p in theirs.get("proxies", []) if p in mine["proxies"]} | {REFERENCE}
     return {
-        n["spec"]: {name: Score(**score) for name, score in n["scores"].items()}
+        n["spec"]: {name: Score(**s) for name, s in n["scores"].items() if name in same}
         for n in saved["networks"]
     }
 
 
 # ----- command line -------------------------------------------------------------------------
+
+
+def _resolution(text: str) -> int | None:
+    return None if text == "auto" else int(text)
+
+
+def _part(text: str) -> tuple[int, int]:
+    part, _, parts = text.partition("/")
+    if not (parts and 0 <= int(part) < int(parts)):
+        raise argparse.ArgumentTypeError(f"--part {text!r}: expected K/N with 0 <= K < N")
+    return int(part), int(parts)
+
+
+def merge(paths: list[str], target: Path) -> None:
+    """One ``--json`` file of the networks the files of ``--part`` runs hold (same setup)."""
+    reports = [json.loads(Path(path).read_text()) for path in paths]
+    if any(r["setup"] != reports[0]["setup"] for r in reports):
+        raise SystemExit("--merge: the files hold runs of different setups")
+    scores: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        for network in report["networks"]:
+            kept = scores.setdefault(network["spec"], {**network, "scores": {}})
+            kept["scores"].update(network["scores"])
+    merged = {"setup": reports[0]["setup"], "networks": list(scores.values()), "summary": None}
+    target.write_text(json.dumps(merged, indent=1))
+
+
+def _fidelity(text: str) -> Fidelity:
+    """``NAME:IMAGES:EPOCHS:BATCH:VAL_FRACTION``, e.g. ``regime:4000:3:16:0.25``."""
+    try:
+        name, images, epochs, batch, val = text.split(":")
+        return Fidelity(name, int(images), int(epochs), int(batch), float(val))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--proxy {text!r}: expected NAME:IMAGES:EPOCHS:BATCH:VAL_FRACTION"
+        ) from exc
 
 
 def parse(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
@@ -392,15 +468,32 @@ def parse(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
     defaults = Setup()
     add("--networks", type=int, default=defaults.networks, help="networks to rank (at least 3)")
     add("--seed", type=int, default=defaults.seed, help="draws, splits, training")
-    add("--resolution", type=int, default=defaults.resolution)
+    add(
+        "--resolution",
+        type=_resolution,
+        default=defaults.resolution,
+        help="pinned input size (px), or 'auto': scaled from --base-resolution by gamma**phi",
+    )
+    add("--base-resolution", type=int, default=BASE_RESOLUTION, help="input size at phi = 0")
     add("--max-macs", type=float, default=defaults.max_macs, help="the largest MAC level")
+    add("--min-macs", type=float, default=None, help="the smallest (default: smallest network)")
+    add("--space", default=None, help="a TOML/JSON file narrowing the space (search run's --space)")
     add("--dataset", default="fashion-mnist")
     add("--data-dir", default=None)
-    for fidelity, flag in ((defaults.quick, "quick"), (defaults.sq_cpu, "sq")):
+    quick, sq_cpu = defaults.proxies
+    for fidelity, flag in ((quick, "quick"), (sq_cpu, "sq")):
         add(f"--{flag}-images", type=int, default=fidelity.images, help="before the split")
         add(f"--{flag}-val-fraction", type=float, default=fidelity.val_fraction)
         add(f"--{flag}-epochs", type=int, default=fidelity.epochs)
         add(f"--{flag}-batch-size", type=int, default=fidelity.batch_size)
+    add(
+        "--proxy",
+        action="append",
+        type=_fidelity,
+        default=None,
+        metavar="NAME:IMAGES:EPOCHS:BATCH:VAL_FRACTION",
+        help="a proxy to rank with (repeatable); replaces the quick and sq-cpu proxies",
+    )
     add("--reference-images", type=int, default=defaults.reference.images)
     add("--reference-epochs", type=int, default=defaults.reference.epochs)
     add("--reference-batch-size", type=int, default=defaults.reference.batch_size)
@@ -410,31 +503,51 @@ def parse(argv: list[str] | None) -> tuple[Setup, argparse.Namespace]:
     add("--threads", type=int, default=defaults.threads)
     add("--json", default=None, help="write the runs and the summary here (- for stdout)")
     add("--resume", action="store_true", help="skip the networks --json already holds")
+    add(
+        "--part",
+        type=_part,
+        default=(0, 1),
+        metavar="K/N",
+        help="train only every N-th network from the K-th (0-based): N processes at once, each "
+        "with its own --json; --merge joins their files",
+    )
+    add("--merge", nargs="+", default=None, metavar="FILE", help="join these --json files")
     add("--summary-only", action="store_true", help="train nothing: the tables of --json's runs")
     args = parser.parse_args(argv)
     if args.summary_only and (args.json is None or args.json == "-"):
         parser.error("--summary-only reads the runs of --json FILE")
     if args.networks < 3:
         parser.error("--networks must be at least 3")
+    proxies = args.proxy or [
+        Fidelity(
+            "quick",
+            args.quick_images,
+            args.quick_epochs,
+            args.quick_batch_size,
+            args.quick_val_fraction,
+        ),
+        Fidelity(
+            "sq-cpu", args.sq_images, args.sq_epochs, args.sq_batch_size, args.sq_val_fraction
+        ),
+    ]
+    if len({p.name for p in proxies}) < len(proxies) or REFERENCE in {p.name for p in proxies}:
+        parser.error(f"--proxy names must differ from each other and from {REFERENCE!r}")
     setup = Setup(
         networks=args.networks,
         seed=args.seed,
         resolution=args.resolution,
         max_macs=args.max_macs,
         dataset=args.dataset,
-        quick=Fidelity(
-            "quick", args.quick_images, args.quick_epochs, args.quick_batch_size,
-            args.quick_val_fraction,
-        ),
-        sq_cpu=Fidelity(
-            "sq-cpu", args.sq_images, args.sq_epochs, args.sq_batch_size, args.sq_val_fraction
-        ),
+        proxies=tuple(proxies),
         reference=Fidelity(
             REFERENCE, args.reference_images, args.reference_epochs, args.reference_batch_size
         ),
         test_images=args.test_images,
         bn_batches=args.bn_batches,
         threads=args.threads,
+        base_resolution=args.base_resolution,
+        min_macs=args.min_macs,
+        space=tuple(sorted(load_space_file(args.space).items())) if args.space else (),
     )  # fmt: skip
     return setup, args
 
@@ -455,6 +568,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     saved_path = Path(args.json) if args.json and args.json != "-" else None
+    if args.merge:
+        if saved_path is None:
+            raise SystemExit("--merge writes the joined runs to --json FILE")
+        merge(args.merge, saved_path)
     resuming = args.resume or args.summary_only
     saved = _load(saved_path, setup) if saved_path and resuming else {}
     specs = select_networks(setup, classes)
@@ -467,6 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     # trained in a shuffled order, so that a partial run already spans the MAC range
     order = list(range(len(specs)))
     random.Random(setup.seed).shuffle(order)
+    part, parts = args.part
+    order = order[part::parts]  # this process's share of the networks (--part)
     for done, index in enumerate([] if args.summary_only else order, start=1):
         network, spec = networks[index], specs[index]
         for fidelity in setup.fidelities:

@@ -85,7 +85,7 @@ from search.study.ledger import trial_seed
 from search.worker.trial import TrialSettings, run_trial
 from space import ArchSpec, count_spec, fit_phi
 from space.scaling import EFFICIENTNET_B0
-from space.searchspace import SearchSpace
+from space.searchspace import SearchSpace, load_space_file
 from trainers.data import ImageData, load_dataset, train_val_split
 
 METHODS: tuple[str, ...] = (
@@ -121,9 +121,12 @@ class Setup:
     ladder: int = 3
     device: str = "cpu"
     full_space: bool = False
+    space_file: str | None = None  # a --space file (e.g. benchmarks/spaces/small.toml) instead
 
     def space(self) -> SearchSpace:
         data: dict[str, Any] = {} if self.full_space else dict(QUICK_SPACE)
+        if self.space_file is not None:
+            data = load_space_file(self.space_file)
         if self.resolution is not None:
             data["resolution"] = self.resolution
         return SearchSpace.from_mapping(data)
@@ -223,7 +226,8 @@ def train_one(
 
 def preset_ladder(setup: Setup, classes: int) -> list[ArchSpec]:
     """(c): the paper preset with B0's coefficients at ``ladder`` log-spaced MAC levels."""
-    preset = ArchSpec(resolution=setup.resolution, classes=classes, **EFFICIENTNET_B0)
+    pins = {k: v for k, v in setup.space().pins.items() if k in ("resolution", "base_resolution")}
+    preset = ArchSpec(classes=classes, **pins, **EFFICIENTNET_B0)
     low = count_spec(preset).macs
     if low > setup.budget:
         return []
@@ -389,7 +393,13 @@ def parse(argv: list[str] | None) -> tuple[Setup, list[int], list[str], str | No
     p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--trials", type=int, default=defaults.trials)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--resolution", type=int, default=defaults.resolution)
+    p.add_argument(
+        "--resolution",
+        type=lambda text: None if text == "auto" else int(text),
+        default=defaults.resolution,
+        help="pinned input size (px), or 'auto' (scaled by gamma**phi, see --space)",
+    )
+    p.add_argument("--space", default=None, help="a --space file instead of the quick space")
     p.add_argument("--ladder", type=int, default=defaults.ladder, help="preset MAC levels")
     p.add_argument("--device", default=defaults.device)
     p.add_argument("--full-space", action="store_true", help="DESIGN.md's whole block space")
@@ -409,6 +419,7 @@ def parse(argv: list[str] | None) -> tuple[Setup, list[int], list[str], str | No
         ladder=args.ladder,
         device=args.device,
         full_space=args.full_space,
+        space_file=args.space,
     )
     return setup, args.seeds, args.methods, args.json, args.resume
 

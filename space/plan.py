@@ -83,7 +83,8 @@ class NetworkPlan:
 
 def scaled_network(spec: ArchSpec) -> ScaledNetwork:
     """The rounded table for this spec; a pinned ``spec.resolution`` overrides gamma**phi."""
-    scaled = scale_network(*multipliers(spec.alpha, spec.beta, spec.gamma, spec.phi))
+    multiplier = multipliers(spec.alpha, spec.beta, spec.gamma, spec.phi)
+    scaled = scale_network(*multiplier, base_resolution=spec.base_resolution)
     if spec.resolution is not None:
         scaled = ScaledNetwork(spec.resolution, scaled.stem, scaled.rows, scaled.head)
     return scaled

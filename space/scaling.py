@@ -67,8 +67,13 @@ def multipliers(alpha: float, beta: float, gamma: float, phi: float) -> tuple[fl
     return alpha**phi, beta**phi, gamma**phi
 
 
-def scale_network(depth: float, width: float, resolution: float) -> ScaledNetwork:
-    """Scale the baseline by the three multipliers and round everything, in this one place."""
+def scale_network(
+    depth: float, width: float, resolution: float, base_resolution: int = BASE_RESOLUTION
+) -> ScaledNetwork:
+    """Scale the baseline by the three multipliers and round everything, in this one place.
+
+    ``base_resolution`` is the input size at phi = 0 (docs/design.md's 56 px by default; a lower
+    base suits small images, whose networks then grow into their native size with gamma)."""
 
     def to_multiple(value: float) -> int:
         # timm's make_divisible: nearest multiple of 8, at least 8, never below 90 % of value.
@@ -87,7 +92,7 @@ def scale_network(depth: float, width: float, resolution: float) -> ScaledNetwor
         for row in BASELINE_ROWS
     )
     return ScaledNetwork(
-        resolution=to_multiple(BASE_RESOLUTION * resolution),
+        resolution=to_multiple(base_resolution * resolution),
         stem=channels(BASE_STEM),
         rows=rows,
         head=channels(BASE_HEAD),

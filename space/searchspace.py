@@ -4,8 +4,8 @@ Dimensions: block {standard, se, condconv}, expansion {1, 2, 3, 4, 6}, SE ratio 
 experts {2, 4, 8}, middle conv {depthwise, dense}, kernel {3, 5}, and the compound-scaling
 coefficients alpha, beta, gamma in [1, 2] with ``alpha * beta**2 * gamma**2 = 2`` (EfficientNet,
 Tan & Le 2019, eq. 3). Any dimension can be pinned (one value) or narrowed (a subset for the
-categorical ones, a ``[low, high]`` range for the coefficients); ``phi``, ``resolution`` and
-``classes`` can be pinned too.
+categorical ones, a ``[low, high]`` range for the coefficients); ``phi``, ``resolution``,
+``base_resolution`` and ``classes`` can be pinned too.
 
 Coefficients are feasible by construction (``space.shares``): alpha = 2**a, beta = 2**(b/2),
 gamma = 2**(c/2) with shares a + b + c = 1 inside the box the ranges give; Optuna samples one unit
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from common.errors import UserError
+from space.scaling import BASE_RESOLUTION
 from space.shares import NAMES, SharePolygon, coefficient_of, share_of
 from space.spec import BLOCK_TYPES, KERNELS, MID_CONVS, ArchSpec
 
@@ -53,7 +54,7 @@ CATEGORICAL: dict[str, tuple[Any, ...]] = {
     "kernel": KERNELS,
 }
 CONTINUOUS: tuple[str, ...] = ("alpha", "beta", "gamma")
-PIN_ONLY: tuple[str, ...] = ("phi", "resolution", "classes")
+PIN_ONLY: tuple[str, ...] = ("phi", "resolution", "base_resolution", "classes")
 KNOWN_KEYS: tuple[str, ...] = (*CATEGORICAL, *CONTINUOUS, *PIN_ONLY, "tolerance")
 EFFICIENTNET_B0_START = {"alpha": 1.2, "beta": 1.1, "gamma": 1.15}
 
@@ -88,7 +89,7 @@ class SearchSpace:
     beta: tuple[float, float] = COEFFICIENT_RANGE  # the constraint caps beta and gamma at sqrt 2
     gamma: tuple[float, float] = COEFFICIENT_RANGE
     tolerance: float = DEFAULT_TOLERANCE
-    pins: dict[str, Any] = field(default_factory=dict)  # phi / resolution / classes
+    pins: dict[str, Any] = field(default_factory=dict)  # phi, resolution, base_resolution, classes
 
     # ----- construction ---------------------------------------------------------------------
     @classmethod
@@ -185,6 +186,7 @@ class SearchSpace:
             gamma=self.gamma[0],
             phi=self.pins.get("phi", 0.0),
             resolution=self.pins.get("resolution"),
+            base_resolution=self.pins.get("base_resolution", BASE_RESOLUTION),
             classes=self.pins.get("classes", classes),
         )
 

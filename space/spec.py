@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from common.bounds import MAX_EXPERTS, MAX_PHI, MAX_RESOLUTION, MAX_SE_RATIO, check_int
 from common.errors import UserError
-from space.scaling import BASE_RESOLUTION  # the automatic resolution at phi = 0
+from space.scaling import BASE_RESOLUTION, scale_network  # the automatic resolution at phi = 0
 
 BlockType = Literal["standard", "se", "condconv"]
 MidConv = Literal["depthwise", "dense"]
@@ -54,6 +54,7 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("gamma", "g"),
     ("phi", "phi"),
     ("resolution", "res"),
+    ("base_resolution", "res0"),
     ("classes", "classes"),
 )
 _FIELD_OF_SHORT = {short: field for field, short in _KEYS}
@@ -79,7 +80,11 @@ class ArchSpec:
     ``condconv``: construction sets them to ``None`` for the other blocks (whatever was passed, so
     an old record or a re-pinned spec normalises) and to docs/design.md's reference 4 when a block
     that has them gets ``None`` (so ``spec.replace(block="se")`` works).
-    ``resolution=None`` means "scaled from 56 px by gamma**phi"; an integer pins it.
+    ``resolution=None`` means "scaled from ``base_resolution`` by gamma**phi"; an integer pins it.
+    ``base_resolution`` is the input size at phi = 0: docs/design.md's 56 px by default, lower
+    for small images (a 28 px data set searched from 8 px lets gamma grow the input towards its
+    native size, so resolution is a dimension the search trades like depth and width). The
+    canonical string shows it (``res0=``) only when it is not 56, so older strings and ids stay.
     """
 
     block: BlockType = "standard"
@@ -93,6 +98,7 @@ class ArchSpec:
     gamma: float = 1.0
     phi: float = 0.0
     resolution: int | None = None
+    base_resolution: int = BASE_RESOLUTION
     classes: int = 100
 
     def __post_init__(self) -> None:
@@ -127,6 +133,7 @@ class ArchSpec:
         object.__setattr__(self, "phi", float(self.phi))
         if self.resolution is not None:
             check_int("resolution", self.resolution, 8, MAX_RESOLUTION, "--resolution")
+        check_int("base_resolution", self.base_resolution, 8, MAX_RESOLUTION, "--base-resolution")
 
     def _block_option(self, name: str, has_it: bool, default: int, high: int) -> None:
         """Check a block option whenever it is given, then drop it for a block without it.
@@ -155,6 +162,8 @@ class ArchSpec:
             value = getattr(self, field)
             if value is None and field in ("se_ratio", "experts"):
                 continue
+            if field == "base_resolution" and value == BASE_RESOLUTION:
+                continue
             if value is None:
                 text = "auto"
             elif isinstance(value, float):
@@ -167,8 +176,9 @@ class ArchSpec:
     def network_form(self) -> ArchSpec:
         """This spec with the fields that cannot change the built network set to fixed values.
 
-        At phi = 0 the coefficients have no effect and the automatic resolution is 56 px; with a
-        pinned resolution gamma has no effect. (``se_ratio``/``experts`` are already ``None``
+        At phi = 0 the coefficients have no effect and the automatic resolution is the base
+        resolution (rounded as ``space.scaling`` rounds); with a pinned resolution gamma and the
+        base have no effect. (``se_ratio``/``experts`` are already ``None``
         where the block has none.) Two specs build the same network iff their network forms are
         equal, up to the rounding of ``space.scaling``, which can map nearby phis to one network.
         """
@@ -176,9 +186,12 @@ class ArchSpec:
         if self.phi == 0.0:
             changes.update(alpha=1.0, beta=1.0, gamma=1.0)
             if self.resolution is None:
-                changes["resolution"] = BASE_RESOLUTION
+                base = scale_network(1.0, 1.0, 1.0, self.base_resolution)
+                changes["resolution"] = base.resolution
         elif self.resolution is not None:
             changes["gamma"] = 1.0
+        if self.resolution is not None or "resolution" in changes:
+            changes["base_resolution"] = BASE_RESOLUTION
         return self.replace(**changes) if changes else self
 
     @property

@@ -16,6 +16,7 @@ import click
 
 from search.cli.userfiles import read_text_file
 from space import EFFICIENTNET_B0, ArchSpec
+from space.scaling import BASE_RESOLUTION
 
 SPEC_FIELDS = tuple(field.name for field in dataclasses.fields(ArchSpec))
 
@@ -31,6 +32,13 @@ _OPTIONS = [
     click.option("--gamma", type=float, default=None, help="Resolution coefficient (>= 1)."),
     click.option("--phi", type=float, default=None, help="Compound coefficient phi (>= 0)."),
     click.option("--resolution", type=int, default=None, help="Pin the input resolution (px)."),
+    click.option(
+        "--base-resolution",
+        "base_resolution",
+        type=int,
+        default=None,
+        help="Input resolution at phi = 0, scaled by gamma**phi (px; default 56).",
+    ),
     click.option("--classes", type=int, default=None, help="Number of classes."),
     click.option(
         "--b0",
@@ -60,8 +68,11 @@ def given_spec_values(options: dict[str, Any]) -> dict[str, Any]:
     spec_file = options.get("spec_file")
     if spec_file is not None:
         spec = ArchSpec.from_json(read_text_file(spec_file, "--spec"))  # nesting bounded there
-        # None = "not applicable" (se_ratio/experts of a block without them) or "auto"
+        # None = "not applicable" (se_ratio/experts of a block without them) or "auto"; the
+        # default base resolution is not a pin either (a file written before it existed has none)
         values.update({k: v for k, v in spec.to_dict().items() if v is not None})
+        if values.get("base_resolution") == BASE_RESOLUTION:
+            del values["base_resolution"]
     if options.get("b0"):
         values.update(EFFICIENTNET_B0)
     values.update({k: options[k] for k in SPEC_FIELDS if options.get(k) is not None})

@@ -26,9 +26,10 @@ Differences from Ray by construction: one trial at a time (``--concurrency 1`` o
 trial at its next epoch report rather than at once; ``--trial-timeout`` is enforced by the
 trainer (``TrainConfig.time_limit_s``) but a step that hangs is not killed.
 
-Two options exist for benchmarks only (`search run` has no flag for them): ``scheduler=None``
-trains every trial all its epochs (random search's baseline), and ``epoch_budget`` stops
-starting trials once the trials have trained that many epochs (a comparison at equal compute).
+Three options exist for benchmarks only (`search run` has no flag for them): ``scheduler=None``
+trains every trial all its epochs (random search's baseline), ``epoch_budget`` stops
+starting trials once the trials have trained that many epochs (a comparison at equal compute),
+and ``trial`` replaces the training with a simulated one (``search.worker.curves``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ from search.driver.executor import Resources, RunSettings, Work, stop_on_signals
 from search.strategy.scheduler import ParetoASHA, make_scheduler
 from search.worker.faults import failure_fault
 from search.worker.shared_data import LocalData
-from search.worker.trainable import run_measured_trial
+from search.worker.trainable import TrialFunction, run_measured_trial
+from search.worker.trial import run_trial
 
 SchedulerFactory = Callable[[int], ParetoASHA]  # epochs -> scheduler
 POLL_S = 1.0  # pause before asking again when the searcher has nothing to start yet
@@ -64,9 +66,11 @@ class InlineExecutor:
         self,
         scheduler: SchedulerFactory | None = make_scheduler,
         epoch_budget: int | None = None,
+        trial: TrialFunction = run_trial,
     ) -> None:
         self.scheduler = scheduler
         self.epoch_budget = epoch_budget
+        self.trial = trial  # a real training, or a simulated one (search.worker.curves)
         self.epochs_trained = 0  # over the trials of the last run (the last result's epoch)
 
     def session(
@@ -136,7 +140,7 @@ class InlineExecutor:
                 raise _Stop
 
         try:
-            run_measured_trial(config, data, work.settings, report)
+            run_measured_trial(config, data, work.settings, report, self.trial)
         except _Stop:
             pass
         except Exception as exc:  # this trial's failure, never the search's

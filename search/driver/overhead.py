@@ -33,9 +33,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from search.study import schema
 from search.worker.trainable import CLOCK
 
 OVERHEAD_ATTRS = ("overhead_seconds", "overhead")  # the study's user attrs
+DECISION_ATTRS = (schema.DECISION_SECONDS, schema.DECISION)
+
+
+def decision_attrs(parts: dict[str, float]) -> dict[str, Any]:
+    """The driver's time deciding about one trial (``common.clock``), beside its overhead:
+    "decision_seconds" and "decision", its split into sampling, scheduling, the study's reads and
+    writes, the lease and the rest. Ray Tune's worker clock in ``overhead`` cannot see it: it is
+    the time a trial, or the next one, waits for the driver. It covers the trial's decisions up to
+    its closing write (which stores these attrs, so it cannot include itself)."""
+    return {
+        schema.DECISION_SECONDS: sum(parts.values()),
+        schema.DECISION: {name: round(seconds, 6) for name, seconds in parts.items()},
+    }
 
 
 def with_overhead(result: dict[str, Any] | None, suggested_at: float | None) -> dict[str, Any]:

@@ -23,13 +23,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.study import schema
-from search.study.front import best_accuracy, pareto_front
+from search.study.feed import StudyTally, epochs_run
+from search.study.front import pareto_front
 from search.study.schema import (
     COMPLETE,
     INFEASIBLE,
     INTERRUPTED,
     PRUNED,
-    Counts,
     is_interrupted,
     status_of,
 )
@@ -57,7 +57,8 @@ class Progress:
         self.finals = finals
         self.estimate_s: float | None = None  # the estimate printed before the first trial
         self.started = time.monotonic()
-        self._before = epochs_trained(study.get_trials(deepcopy=False)) if epochs else 0
+        self.tally = StudyTally(study)  # each finished trial read once
+        self._before = self.tally.update().epochs_trained() if epochs else 0
 
     def restart_clock(self) -> None:
         """Time from now on (the first trial starts): set-up is not a trial's time."""
@@ -97,32 +98,32 @@ class Progress:
             self.stream.flush()
 
     def status_line(self) -> str:
-        trials = self.study.get_trials(deepcopy=False)
-        counts = Counts.of(trials)
-        best = best_accuracy(trials)
+        tally = self.tally.update()
+        counts, best = tally.counts, tally.best
         elapsed = time.monotonic() - self.started
         shown = "-" if best is None else f"{best:.4f}"
         if self.finals:
             result = f"highest test {shown}"
         else:
-            result = f"best {shown}, pareto {len(pareto_front(trials))}"
+            result = f"best {shown}, pareto {len(tally.front)}"
         return (
             f"[{elapsed:6.0f}s] done {counts.done}/{self.trials}, running {counts.running}, "
             f"pruned {counts.pruned}, infeasible {counts.infeasible}, failed {counts.failed}, "
-            f"{result}{self.eta(trials, counts, elapsed)}"
+            f"{result}{self.eta(tally, elapsed)}"
         )
 
-    def eta(self, trials: list[FrozenTrial], counts: Counts, elapsed: float) -> str:
+    def eta(self, tally: StudyTally, elapsed: float) -> str:
         """ ", ETA ..." from the epochs trained in this run (see the module docstring); "" when
         there is nothing to go on or nothing left."""
         if self.epochs is None:
             return ""
-        running = [t for t in trials if t.state == TrialState.RUNNING]
-        left = sum(max(0, self.epochs - _epochs(t)) for t in running)
+        counts = tally.counts
+        running = [t for t in tally.unfinished if t.state == TrialState.RUNNING]
+        left = sum(max(0, self.epochs - epochs_run(t)) for t in running)
         left += max(0, self.trials - counts.done - counts.running) * self.epochs
         if left == 0:
             return ""
-        measured = epochs_trained(trials) - self._before
+        measured = tally.epochs_trained() - self._before
         if measured > 0:
             return f", ETA {duration(left * elapsed / measured)} (from {measured} epochs)"
         if self.estimate_s is not None:
@@ -139,16 +140,6 @@ def duration(seconds: float) -> str:
     if seconds < 48 * 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.0f} days"
-
-
-def _epochs(trial: FrozenTrial) -> int:
-    value = trial.user_attrs.get(schema.EPOCHS_RUN, 0)
-    return int(value) if isinstance(value, int | float) else 0
-
-
-def epochs_trained(trials: list[FrozenTrial]) -> int:
-    """Epochs trained by the study's trials, finished or running (never-trained ones have 0)."""
-    return sum(_epochs(t) for t in trials if t.state != TrialState.WAITING)
 
 
 def summary_rows(trials: list[FrozenTrial], limit: int = 20) -> list[FrozenTrial]:

@@ -13,19 +13,24 @@ import errno
 import shutil
 import tempfile
 from contextlib import ExitStack
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from search.driver.executor import Resources, RunSettings, Work, stop_on_signals
 from search.driver.mps import mps_for_trials
 from search.driver.ray_session import ray_session
 
+if TYPE_CHECKING:
+    from search.worker.trainable import TrialFunction
+
 
 class RayExecutor:
     """Ray Tune with ``--concurrency`` trials at once, locally or on a joined cluster;
-    ``early_stopping=False`` trains every trial to its last epoch (`search final`)."""
+    ``early_stopping=False`` trains every trial to its last epoch (`search final`); ``trial``
+    replaces the training with a simulated one (benchmarks and tests, ``search.worker.curves``)."""
 
-    def __init__(self, early_stopping: bool = True) -> None:
+    def __init__(self, early_stopping: bool = True, trial: TrialFunction | None = None) -> None:
         self.early_stopping = early_stopping
+        self.trial = trial
 
     def session(
         self, config: RunSettings, resources: Resources, data_bytes: int, stream: TextIO
@@ -72,6 +77,7 @@ class RayExecutor:
                 run_measured_trial,
                 data=SharedData.put(work.train, work.val, work.holdout),
                 settings=work.settings,
+                **({"trial": self.trial} if self.trial is not None else {}),
             ),
             {"cpu": resources.threads, "gpu": resources.gpus_per_trial},
         )

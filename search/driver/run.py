@@ -75,6 +75,7 @@ from search.study.front import best_accuracy, pareto_front
 from search.study.latency import timing_record
 from search.study.lease import Lease, lease_times
 from search.study.schema import Counts, directions_for
+from search.study.snapshot import SnapshotStorage
 from search.study.urls import parse_url, sqlite_path
 from search.worker.faults import one_line
 from search.worker.trial import TrialSettings
@@ -98,12 +99,14 @@ class SearchSummary:
 @dataclass(frozen=True)
 class Baseline:
     """How a benchmark's baseline differs from this search; `search run` always uses the
-    defaults and has no flag for either: ``sampler`` "random" samples at random instead of the
-    multi-objective TPE ("gp": Optuna's Gaussian-process sampler instead), ``opening`` False
-    leaves out the opening trials of a new study."""
+    defaults and has no flag for any: ``sampler`` "random" samples at random instead of the
+    multi-objective TPE ("gp": Optuna's Gaussian-process sampler, "nsga2": NSGA-II), ``opening``
+    False leaves out the opening trials of a new study, ``fill_every`` sets how often the joint
+    strategy fills the front's widest gap (``search.strategy.planner``; 0: never)."""
 
     sampler: str = "tpe"
     opening: bool = True
+    fill_every: int = 0
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -142,7 +145,7 @@ def run_search(
         check_timing(config, timing, existing is not None)
 
     data_bytes = sum(t.images.numel() + t.labels.numel() * 8 for t in (train, val))
-    planner = Planner(config, classes)
+    planner = Planner(config, classes, fill_every=baseline.fill_every)
     searcher: StudySearcher | None = None
     interrupted = False
     with runner.session(config, resources, data_bytes, stream):
@@ -399,6 +402,8 @@ def _open_study(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = open_storage_retrying(config.storage)
+    # one read and one write per decision, finished trials read once (search.study.snapshot)
+    snapshot = SnapshotStorage(storage)
     # multi-objective TPE that learns from early-stopped trials (search.strategy.sampler); trial N
     # samples with a seed made of --seed and N (search.strategy.seeding), so no two trials share
     # one, whether they come from a resume or from drivers running at once.
@@ -409,14 +414,14 @@ def _open_study(
     try:
         study = optuna.create_study(
             study_name=config.study,
-            storage=storage,
+            storage=snapshot,
             sampler=sampler,
             directions=directions_for(config.objectives),
             load_if_exists=not created,
         )
     except optuna.exceptions.DuplicatedStudyError:
         # another driver created it since we looked: use theirs if it is the same search
-        study = optuna.load_study(study_name=config.study, storage=storage, sampler=sampler)
+        study = optuna.load_study(study_name=config.study, storage=snapshot, sampler=sampler)
         existing = ExistingStudy(
             config.study, tuple(d.name for d in study.directions), _wait_for_config(study)
         )

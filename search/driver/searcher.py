@@ -36,11 +36,13 @@ import sqlalchemy.exc
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from common.clock import DECISIONS
 from common.errors import Fault, FaultKind
-from search.driver.overhead import OVERHEAD_ATTRS, with_overhead
+from search.driver.overhead import DECISION_ATTRS, OVERHEAD_ATTRS, decision_attrs, with_overhead
 from search.driver.watch import TrialWatch
 from search.strategy.planner import FINISHED, WAIT, Candidate, Planner
 from search.study import schema
+from search.study.feed import StudyTally
 from search.study.lease import Driver, Lease
 from search.study.ledger import (
     interruption_reason,
@@ -54,10 +56,10 @@ from search.study.schema import (
     INFEASIBLE,
     INTERRUPTED,
     RUNNING,
-    Counts,
     cost_values,
     objectives_of,
 )
+from search.study.snapshot import decision, set_user_attrs
 
 # what a database that cannot be written (full disk, lost server) raises through Optuna
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
@@ -136,6 +138,7 @@ class StudySearcher(Searcher):
         self._versions = versions()
         self._driver = (lease.driver if lease else Driver.here()).attr()
         self._next_recovery = time.monotonic() + (lease.interval_s if lease else 0.0)
+        self._tally = StudyTally(study)  # each finished trial counted once
 
     @property
     def stopping(self) -> bool:
@@ -156,7 +159,9 @@ class StudySearcher(Searcher):
     # ----- Ray's Searcher interface ------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         try:
-            return self._suggest(trial_id)
+            # one read and one write (search.study.snapshot), timed for the trial (common.clock)
+            with DECISIONS.deciding(trial_id), decision(self.study):
+                return self._suggest(trial_id)
         except STORAGE_ERRORS as exc:
             self.storage_failed(exc)
             return Searcher.FINISHED
@@ -166,7 +171,7 @@ class StudySearcher(Searcher):
             if self.stopping:
                 return Searcher.FINISHED
             self._recover_periodically()
-            counts = Counts.of(self.study.get_trials(deepcopy=False))
+            counts = self._tally.update().counts
             if counts.done + counts.running >= self.config.trials:
                 # the live trials of other drivers count too; wait for ours, leave theirs
                 return None if self._live else Searcher.FINISHED
@@ -176,8 +181,6 @@ class StudySearcher(Searcher):
             if stage == FINISHED:
                 return Searcher.FINISHED
             trial = self.study.ask()
-            if self.lease is not None:
-                self.lease.hold(trial._trial_id)
             stage = trial.user_attrs.get(schema.STAGE, stage)
             candidate = self.planner.candidate(trial, stage)
             seed = int(
@@ -185,9 +188,10 @@ class StudySearcher(Searcher):
             )
             self._record_start(trial, candidate, seed)
             if candidate.constraint is None:
+                if self.lease is not None:  # only a trial that trains needs a lease
+                    self.lease.hold(trial._trial_id)
                 break
             self.study.tell(trial, state=TrialState.PRUNED)
-            self._release(trial)
             self.listener("infeasible", {"number": trial.number, "reason": candidate.constraint})
         self._live[trial_id] = trial
         self._curves[trial_id] = ([], [])
@@ -209,10 +213,11 @@ class StudySearcher(Searcher):
         if self.storage_error is not None:
             return
         try:
-            if result.get("validated", True):
-                self._store_epoch(trial_id, trial, result)
-            else:
-                self._store_progress(trial, result)
+            with DECISIONS.deciding(trial_id), decision(self.study):
+                if result.get("validated", True):
+                    self._store_epoch(trial_id, trial, result)
+                else:
+                    self._store_progress(trial, result)
         except STORAGE_ERRORS as exc:
             self.storage_failed(exc)
 
@@ -220,7 +225,7 @@ class StudySearcher(Searcher):
         """An epoch of a final, which validates nothing while it trains: its count (progress
         and ETA) and training loss, no accuracy."""
         epochs = int(result.get("done_epochs", 0))
-        trial.set_user_attr(schema.EPOCHS_RUN, epochs)
+        set_user_attrs(trial, {schema.EPOCHS_RUN: epochs})
         loss = float(result.get("train_loss", float("nan")))
         self.listener("epoch", {"number": trial.number, schema.EPOCHS_RUN: epochs, "loss": loss})
 
@@ -234,13 +239,19 @@ class StudySearcher(Searcher):
             schema.EPOCHS_RUN: int(result.get("done_epochs", len(accuracies))),
             schema.LAST_ACCURACY: accuracies[-1],
         }
-        for key, value in trial_attrs.items():
-            trial.set_user_attr(key, value)
+        set_user_attrs(trial, trial_attrs)
         self.listener("epoch", {"number": trial.number, **trial_attrs})
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        try:
+            with DECISIONS.deciding(trial_id):
+                self._complete(trial_id, result, error)
+        finally:
+            DECISIONS.forget(trial_id)
+
+    def _complete(self, trial_id: str, result: dict[str, Any] | None, error: bool) -> None:
         trial = self._live.pop(trial_id, None)
         if trial is None:
             return
@@ -249,12 +260,14 @@ class StudySearcher(Searcher):
             self._release(trial)
             return
         result = with_overhead(result, self._suggested.pop(trial_id, None))
+        result.update(decision_attrs(DECISIONS.so_far(trial_id)))
         fault = self.watch.error_fault(trial_id) if error and self.watch else None
         outcome = classify(result, error, self.config.epochs, self.interrupted, fault)
         try:
-            if outcome.interrupted:
-                outcome = replace(outcome, reason=interruption_reason(trial.user_attrs))
-            self.tell(trial, outcome, result or {}, accuracies, losses)
+            with decision(self.study):
+                if outcome.interrupted:
+                    outcome = replace(outcome, reason=interruption_reason(trial.user_attrs))
+                self.tell(trial, outcome, result or {}, accuracies, losses)
         except STORAGE_ERRORS as exc:
             self.storage_failed(exc)
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -293,13 +306,12 @@ class StudySearcher(Searcher):
             attrs[schema.CONSTRAINT if outcome.status == INFEASIBLE else schema.FAIL_REASON] = (
                 outcome.reason
             )
-        for key in (*schema.RESULT_ATTRS, *OVERHEAD_ATTRS):
+        for key in (*schema.RESULT_ATTRS, *OVERHEAD_ATTRS, *DECISION_ATTRS):
             if key in result:
                 attrs[key] = result[key]
         if result.get(schema.WEIGHTS_DIR):
             attrs[schema.WEIGHTS_DIR] = result[schema.WEIGHTS_DIR]
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+        set_user_attrs(trial, attrs)  # with the state below: one transaction in a decision
         if outcome.status == INFEASIBLE:
             # TPE: infeasible, not a result (search.strategy.sampler)
             trial.set_constraint("memory", 1.0)
@@ -334,9 +346,10 @@ class StudySearcher(Searcher):
         host, see ``search.study.lease``); returns their numbers."""
         if self.lease is None:
             return []
-        stale = self.lease.stale(self.study)
-        replayed = {t.number for t in stale if requeues(t.user_attrs)}
-        recovered = recover_stale(self.study, self.config.seed, stale)
+        with DECISIONS.part("lease"), decision(self.study):
+            stale = self.lease.stale(self.study)
+            replayed = {t.number for t in stale if requeues(t.user_attrs)}
+            recovered = recover_stale(self.study, self.config.seed, stale)
         for number, reason in recovered:
             if number in replayed:
                 event, reason = "re-queued", "left running by a driver that is gone"
@@ -375,5 +388,4 @@ class StudySearcher(Searcher):
         if candidate.latency is not None:
             attrs[schema.LATENCY_MS] = candidate.latency.median_ms
             attrs[schema.LATENCY] = candidate.latency.to_dict()
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+        set_user_attrs(trial, attrs)

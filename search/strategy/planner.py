@@ -11,7 +11,7 @@ Two strategies:
   network, whatever the coefficients, so the same network trained again and again (see
   benchmarks/RESULTS.md); now only small shares do. Share 0 is the candidate's phi = 0 network;
   share 1 fills the budget. No network trains twice in a study: a candidate that builds the
-  same network as a trial that trained or is training (:func:`_trained_twin`, compared by
+  same network as a trial that trained or is training (``_Seen.trained_twin``, compared by
   resolved plan) is infeasible with the constraint "duplicate" and does not count as a trial. A
   candidate whose block options alone exceed the budget at phi = 0 is infeasible: stored PRUNED
   with status "infeasible", never trained, and marked with an Optuna constraint
@@ -62,11 +62,14 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from common.clock import DECISIONS
 from common.errors import UserError
 from search.config import SearchConfig
+from search.strategy.gaps import Member, gap_bucket, widest_gap
 from search.strategy.ranking import nsga_order
 from search.strategy.sampler import startup_trials
 from search.study import schema
+from search.study.feed import TrialFeed
 from search.study.latency import LatencyCache, Measure
 from search.study.schema import INFEASIBLE, Counts
 from space import ArchSpec, count_spec, fit_phi, resolve
@@ -129,15 +132,23 @@ class Planner:
     """Stage decisions and candidate construction for one search configuration."""
 
     def __init__(
-        self, config: SearchConfig, classes: int, measure: Measure = measure_latency
+        self,
+        config: SearchConfig,
+        classes: int,
+        measure: Measure = measure_latency,
+        fill_every: int = 0,
     ) -> None:
         """``measure`` times a network when the search uses latency: here by default, or on
-        the node of ``--latency-resource`` (``search.driver.latency``)."""
+        the node of ``--latency-resource`` (``search.driver.latency``). ``fill_every`` > 0 makes
+        every ``fill_every``-th joint trial after the opening a gap-filling one
+        (:meth:`_fill_gap`)."""
         self.config = config
         self.classes = classes
         self.measure = measure
         self.timing: Machine | None = None  # the machine ``measure`` times on (None: this one)
+        self.fill_every = fill_every
         self._caches: dict[int, LatencyCache] = {}
+        self._views: dict[int, _Seen] = {}  # per study: its finished trials, read once
         self.stage1_quota = math.ceil(config.trials / 2)
         self.note: str | None = None  # why the search finished early, for the progress line
         space = config.space
@@ -155,10 +166,11 @@ class Planner:
     # ----- which stage next -----------------------------------------------------------------
     def next_stage(self, study: optuna.Study, live: int) -> str:
         """ "joint" / "phi1" / "scaled", or WAIT (ask again later), or FINISHED."""
-        trials = study.get_trials(deepcopy=False)
-        counts = Counts.of(trials)
+        seen = self._seen(study)
+        unfinished = seen.update()
+        counts = seen.counts + Counts.of(unfinished)
         if counts.infeasible >= self.config.max_attempts:
-            twins = sum("duplicate" in (t.constraints or {}) for t in trials)
+            twins = seen.twins + sum(_is_twin(t) for t in unfinished)
             why = (
                 "most of the space's networks are trained already; widen the space or lower "
                 "--trials"
@@ -173,12 +185,48 @@ class Planner:
         if counts.done + live >= self.config.trials:
             return WAIT if live else FINISHED
         if self.config.strategy == "joint":
+            if self._fill_turn(counts.done + live) and not counts.waiting:
+                self._fill_gap(study, seen, unfinished)
             return "joint"
-        return self._two_stage(study, trials, live)
+        return self._two_stage(study, seen.staged(unfinished), live)
 
-    def _two_stage(self, study: optuna.Study, trials: list[FrozenTrial], live: int) -> str:
-        phi1 = [t for t in trials if t.user_attrs.get(schema.STAGE) == "phi1"]
-        scaled = [t for t in trials if t.user_attrs.get(schema.STAGE) == "scaled"]
+    # ----- joint: filling the front's gaps -------------------------------------------------
+    def _fill_turn(self, started: int) -> bool:
+        """Whether the trial after ``started`` ones is a gap-filling one: every
+        ``fill_every``-th trial once the opening's have started."""
+        opening = len(self.opening())
+        if self.fill_every <= 0 or started < opening:
+            return False
+        return (started - opening) % self.fill_every == self.fill_every - 1
+
+    def _fill_gap(self, study: optuna.Study, seen: _Seen, unfinished: list[FrozenTrial]) -> None:
+        """Queue the front member that fills the front's most valuable gap, scaled to its
+        middle (``search.strategy.gaps``); nothing when the front has no gap left to try."""
+        if tuple(self.config.objectives) != ("accuracy", "macs"):
+            return  # the gaps are MAC gaps
+        tried = seen.tried | {k for k in map(_fill_key, unfinished) if k is not None}
+        proposal = widest_gap(seen.members, self.config.budget_macs, tried)
+        if proposal is None:
+            return
+        params = {**proposal.source.params, SHARE_PARAM: proposal.share}
+        study.enqueue_trial(
+            params,
+            user_attrs={
+                schema.STAGE: "joint",
+                schema.FILLS: proposal.source.number,
+                schema.TARGET_MACS: round(proposal.target),
+            },
+        )
+
+    def _seen(self, study: optuna.Study) -> _Seen:
+        if study._study_id not in self._views:
+            self._views[study._study_id] = _Seen(TrialFeed(study))
+        return self._views[study._study_id]
+
+    def _two_stage(
+        self, study: optuna.Study, staged: dict[str, list[FrozenTrial]], live: int
+    ) -> str:
+        phi1, scaled = staged["phi1"], staged["scaled"]
         phi1_counted = Counts.of(phi1).done + Counts.of(phi1).running
         if not scaled and phi1_counted < self.stage1_quota:
             return "phi1"
@@ -272,7 +320,8 @@ class Planner:
         """The sampled network fitted to its MAC level; infeasible when it breaks the compound
         constraint or the MAC budget, or builds a network that trained already."""
         space = self.stage_one if stage in ("phi1", "scaled") else self.config.space
-        sample = space.sample(trial, gamma_override=trial.user_attrs.get(schema.START_GAMMA))
+        with DECISIONS.part("sample"):  # the sampler answers each suggestion (common.clock)
+            sample = space.sample(trial, gamma_override=trial.user_attrs.get(schema.START_GAMMA))
         spec = ArchSpec.from_dict({"classes": self.classes, **sample.values})
         if sample.violation:
             return self._infeasible(trial, spec, stage, "compound", sample.violation)
@@ -285,13 +334,18 @@ class Planner:
         if stage == "scaled":
             target = self._member_level(trial)
         else:
-            share = trial.suggest_float(SHARE_PARAM, 0.0, 1.0)
+            with DECISIONS.part("sample"):
+                share = trial.suggest_float(SHARE_PARAM, 0.0, 1.0)
             target = baseline * (budget / baseline) ** share if baseline < budget else budget
             trial.set_user_attr(schema.TARGET_MACS, round(target))
         if baseline > budget:
             return self._within_budget(trial, spec.replace(phi=0.0), stage)
         candidate = self._fitted(spec, min(target, budget), stage)
-        twin = _trained_twin(trial, candidate.spec) if stage == "joint" else None
+        twin = (
+            self._seen(trial.study).trained_twin(trial, candidate.spec)
+            if stage == "joint"
+            else None
+        )
         if twin is not None:
             reason = f"builds the same network as trial {twin}, which trained it"
             return self._infeasible(trial, candidate.spec, stage, "duplicate", reason)
@@ -370,21 +424,101 @@ class Planner:
         return Candidate(spec, report.macs, report.params, stage, prefix + reason)
 
 
-def _trained_twin(trial: optuna.Trial, spec: ArchSpec) -> int | None:
-    """The number of a trial of the study that trained (or is training) the network ``spec``
-    builds, if any. Small shares of a range all give its phi = 0 network, and TPE samples near
-    a good cheap trial again, so without this check a search trains the same network twice.
-    Compared by resolved plan rather than ``ArchSpec.spec_id``, which only knows that phi = 0
-    ignores the coefficients: rounding also makes nearby phis build one network."""
-    layout = _layout(spec.canonical())
-    trained = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-    for other in trial.study.get_trials(deepcopy=False, states=trained):
-        attrs = other.user_attrs
-        if other.number == trial.number or attrs.get(schema.STATUS) == INFEASIBLE:
-            continue
-        if schema.SPEC in attrs and _layout(attrs[schema.SPEC]) == layout:
-            return other.number
-    return None
+class _Seen:
+    """What the planner keeps of one study's finished trials, each read once
+    (``search.study.feed``): their counts, the duplicates among them, the smallest number of a
+    finished trial that trained each network (by layout), and the two-stage trials."""
+
+    def __init__(self, feed: TrialFeed) -> None:
+        self.feed = feed
+        self.counts = Counts()
+        self.twins = 0
+        self.layouts: dict[tuple[object, ...], int] = {}
+        self.stages: dict[str, list[FrozenTrial]] = {"phi1": [], "scaled": []}
+        self.members: list[Member] = []  # completed joint trials, for gap filling
+        self.tried: set[tuple[int, int]] = set()  # gap-filling proposals made
+
+    def update(self) -> list[FrozenTrial]:
+        """Take in the trials finished since the last call; returns the unfinished ones."""
+        new, unfinished = self.feed.read()
+        if new:
+            self.counts = self.counts + Counts.of(new)
+        for trial in new:
+            self.twins += _is_twin(trial)
+            stage = trial.user_attrs.get(schema.STAGE)
+            if stage in self.stages:
+                self.stages[stage].append(trial)
+            if _trained(trial):
+                layout = _layout(trial.user_attrs[schema.SPEC])
+                if trial.number < self.layouts.get(layout, trial.number + 1):
+                    self.layouts[layout] = trial.number
+            key = _fill_key(trial)
+            if key is not None:
+                self.tried.add(key)
+            member = _member(trial)
+            if member is not None:
+                self.members.append(member)
+        return unfinished
+
+    def staged(self, unfinished: list[FrozenTrial]) -> dict[str, list[FrozenTrial]]:
+        """Every trial of each two-stage stage, finished or not, by number."""
+        return {
+            stage: sorted(
+                [*done, *(t for t in unfinished if t.user_attrs.get(schema.STAGE) == stage)],
+                key=lambda t: t.number,
+            )
+            for stage, done in self.stages.items()
+        }
+
+    def trained_twin(self, trial: optuna.Trial, spec: ArchSpec) -> int | None:
+        """The number of a trial of the study that trained (or is training) the network
+        ``spec`` builds, if any (the smallest such number). Small shares of a range all give its
+        phi = 0 network, and TPE samples near a good cheap trial again, so without this check a
+        search trains the same network twice. Compared by resolved plan rather than
+        ``ArchSpec.spec_id``, which only knows that phi = 0 ignores the coefficients: rounding
+        also makes nearby phis build one network. Finished trials are indexed once; the running
+        ones are checked each time."""
+        layout = _layout(spec.canonical())
+        unfinished = self.update()
+        numbers = [self.layouts[layout]] if layout in self.layouts else []
+        numbers += [
+            other.number
+            for other in unfinished
+            if other.number != trial.number
+            and _trained(other)
+            and _layout(other.user_attrs[schema.SPEC]) == layout
+        ]
+        return min(numbers, default=None)
+
+
+def _fill_key(trial: FrozenTrial) -> tuple[int, int] | None:
+    """The gap-filling proposal a trial stands for (``search.strategy.gaps.key``), if any."""
+    attrs = trial.user_attrs
+    if schema.FILLS not in attrs or schema.TARGET_MACS not in attrs:
+        return None
+    return int(attrs[schema.FILLS]), gap_bucket(attrs[schema.TARGET_MACS])
+
+
+def _member(trial: FrozenTrial) -> Member | None:
+    """A completed joint trial as gap filling sees it; None for any other trial."""
+    if trial.state != TrialState.COMPLETE or not trial.values or SHARE_PARAM not in trial.params:
+        return None
+    base = count_spec(_phi0(ArchSpec.from_dict(trial.user_attrs[schema.SPEC_JSON]))).macs
+    return Member(trial.number, trial.values[0], int(trial.values[1]), base, trial.params)
+
+
+def _trained(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` trained (or is training) the network of its spec attr."""
+    attrs = trial.user_attrs
+    return (
+        trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        and attrs.get(schema.STATUS) != INFEASIBLE
+        and schema.SPEC in attrs
+    )
+
+
+def _is_twin(trial: FrozenTrial) -> bool:
+    return "duplicate" in (trial.constraints or {})
 
 
 @functools.lru_cache(maxsize=4096)

@@ -29,7 +29,8 @@ written to the study: the conversion happens in a read-only view that only the s
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+import weakref
+from collections.abc import Container, Iterable, Sequence
 from typing import Any
 
 import optuna
@@ -37,10 +38,13 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from search.strategy.groups import IncrementalGroups
 from search.study import schema
 from search.study.schema import DEFAULT_OBJECTIVES, INFEASIBLE, PRUNED, cost_values, objectives_of
+from search.study.snapshot import generation
 
-SAMPLERS: tuple[str, ...] = ("tpe", "random", "gp")
+SAMPLERS: tuple[str, ...] = ("tpe", "random", "gp", "nsga2")
+NSGA_POPULATION = 8  # a generation per 8 trials: a 32-trial search sees four
 MAX_STARTUP = 10  # Optuna's default n_startup_trials
 
 
@@ -53,7 +57,9 @@ def make_sampler(seed: int, trials: int | None = None, kind: str = "tpe") -> Bas
     "gp" is Optuna's Gaussian-process sampler (multi-objective: log expected hypervolume
     improvement) with the same start-up trials and the same view of early-stopped trials; a
     benchmark's alternative, since a GP often learns faster than TPE from a dozen trials. It has
-    no constant liar, so it is not offered for concurrent searches.
+    no constant liar, so it is not offered for concurrent searches. "nsga2" is Optuna's NSGA-II
+    (Deb et al. 2002), the evolutionary baseline of multi-objective NAS, with generations of
+    ``NSGA_POPULATION`` trials (its default 50 would leave a 64-trial search one generation).
     """
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -62,6 +68,10 @@ def make_sampler(seed: int, trials: int | None = None, kind: str = "tpe") -> Bas
             optuna.samplers.GPSampler(
                 seed=seed, n_startup_trials=startup_trials(trials), warn_independent_sampling=False
             )
+        )
+    if kind == "nsga2":
+        return ObservedSampler(
+            optuna.samplers.NSGAIISampler(seed=seed, population_size=NSGA_POPULATION)
         )
     if kind != "tpe":
         raise ValueError(f"unknown sampler {kind!r}; choose from {SAMPLERS}")
@@ -112,11 +122,16 @@ def observed(
 
 class _ObservedStudy:
     """The study as the inner sampler sees it: everything delegated, trials through
-    :func:`observed` (Optuna's samplers read trials only through ``_get_trials``)."""
+    :func:`observed` (Optuna's samplers read trials only through ``_get_trials``).
+
+    On the driver's storage (``search.study.snapshot``) a finished trial is the same object at
+    every read and the trial lists change only with the storage's ``generation``, so each trial is
+    converted once and each list is built once per generation (a TPE suggestion reads them four
+    or five times); elsewhere every read converts every trial, as before."""
 
     def __init__(self, study: optuna.Study) -> None:
         self._study = study
-        self._objectives = objectives_of(study)
+        self._state = _state(study)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
@@ -127,9 +142,20 @@ class _ObservedStudy:
         states: Container[TrialState] | None = None,
         use_cache: bool = False,
     ) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=use_cache)
-        seen = (observed(t, self._objectives) for t in trials)
-        return [t for t in seen if t is not None and (states is None or t.state in states)]
+        state = self._state
+        current = generation(self._study)
+        if current is None or deepcopy or use_cache:
+            trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=use_cache)
+            return _filtered(map(state.observed, trials), states)
+        if state.generation != current:
+            state.generation, state.lists = current, {}
+        key = None if states is None else frozenset(s for s in TrialState if s in states)
+        if key not in state.lists:
+            if None not in state.lists:
+                trials = self._study._get_trials(deepcopy=False, states=None)
+                state.lists[None] = _filtered(map(state.observed, trials), None)
+            state.lists[key] = _filtered(state.lists[None], states)
+        return list(state.lists[key])
 
     def get_trials(
         self,
@@ -143,6 +169,35 @@ class _ObservedStudy:
         return self.get_trials()
 
 
+class _StudyState:
+    """What the sampler keeps of one study across suggestions (a new inner sampler is made for
+    every trial, ``search.strategy.seeding``): the objectives, each finished trial as seen,
+    the lists of the current generation and TPE's groups."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.objectives = objectives_of(study)
+        self.seen: dict[int, tuple[FrozenTrial, FrozenTrial | None]] = {}
+        self.generation: int | None = None
+        self.lists: dict[frozenset[TrialState] | None, list[FrozenTrial]] = {}
+        self.groups = IncrementalGroups(study, self.observed)
+
+    def observed(self, trial: FrozenTrial) -> FrozenTrial | None:
+        """:func:`observed`, converted once per finished trial object."""
+        if not trial.state.is_finished():
+            return observed(trial, self.objectives)
+        known = self.seen.get(trial._trial_id)
+        if known is None or known[0] is not trial:
+            known = (trial, observed(trial, self.objectives))
+            self.seen[trial._trial_id] = known
+        return known[1]
+
+
+def _filtered(
+    trials: Iterable[FrozenTrial | None], states: Container[TrialState] | None
+) -> list[FrozenTrial]:
+    return [t for t in trials if t is not None and (states is None or t.state in states)]
+
+
 class ObservedSampler(BaseSampler):
     """A sampler that shows its inner sampler the study through :func:`observed`."""
 
@@ -152,6 +207,9 @@ class ObservedSampler(BaseSampler):
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
+        if getattr(self.inner, "_group_decomposed_search_space", None) is not None:
+            # TPE's groups, kept up to date instead of recomputed (search.strategy.groups)
+            self.inner._group_decomposed_search_space = _state(study).groups
         return self.inner.infer_relative_search_space(_view(study), trial)
 
     def sample_relative(
@@ -185,7 +243,16 @@ class ObservedSampler(BaseSampler):
 
 
 def _view(study: optuna.Study) -> Any:
-    return _ObservedStudy(study)
+    return study if isinstance(study, _ObservedStudy) else _ObservedStudy(study)
+
+
+def _state(study: optuna.Study) -> _StudyState:
+    if study not in _STATES:
+        _STATES[study] = _StudyState(study)
+    return _STATES[study]
+
+
+_STATES: weakref.WeakKeyDictionary[optuna.Study, _StudyState] = weakref.WeakKeyDictionary()
 
 
 def _number(value: Any) -> bool:

@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 
-from search.strategy.ranking import Point, dominates, nsga_order
+from common.clock import DECISIONS
+from search.strategy.ranking import Point, dominates
+from search.strategy.rungs import nsga_position
 from space import ArchSpec, count_spec
 
 if TYPE_CHECKING:
@@ -97,7 +99,12 @@ class ParetoASHA(FIFOScheduler):
 
     # ----- the decision ---------------------------------------------------------------------------
     def decide(self, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> str:
-        """CONTINUE or STOP for one result of one trial (pure bookkeeping; unit-tested)."""
+        """CONTINUE or STOP for one result of one trial (pure bookkeeping; unit-tested); its time
+        is the trial's "schedule" part of the driver's decisions (``common.clock``)."""
+        with DECISIONS.deciding(trial_id, "schedule"):
+            return self._decide(trial_id, config, result)
+
+    def _decide(self, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> str:
         epoch, accuracy = result.get(self.time_attr), result.get(self._metric)
         costs = self._costs_of(trial_id, config)
         if epoch is None or accuracy is None or costs is None:
@@ -122,7 +129,7 @@ class ParetoASHA(FIFOScheduler):
             return True
         everyone = [*others, point]
         quota = math.ceil(len(everyone) / self.reduction_factor)
-        return nsga_order(everyone).index(len(others)) < quota
+        return nsga_position(everyone, len(others)) < quota  # nsga_order's, in O(n log n)
 
     def _rung_for(self, trial_id: str, epoch: float) -> int | None:
         """The highest milestone the trial has reached and not yet been judged at."""

@@ -25,6 +25,8 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from common.clock import DECISIONS
+
 SamplerFactory = Callable[[int], BaseSampler]
 
 
@@ -44,18 +46,21 @@ class TrialSeededSampler(BaseSampler):
         self._sampler = factory(sampler_seed(seed, -1))  # until the first trial is asked
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self._sampler = self.factory(sampler_seed(self.seed, trial.number))
-        self._sampler.before_trial(study, trial)
+        with DECISIONS.part("sample"):
+            self._sampler = self.factory(sampler_seed(self.seed, trial.number))
+            self._sampler.before_trial(study, trial)
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        return self._sampler.infer_relative_search_space(study, trial)
+        with DECISIONS.part("sample"):
+            return self._sampler.infer_relative_search_space(study, trial)
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        return self._sampler.sample_relative(study, trial, search_space)
+        with DECISIONS.part("sample"):
+            return self._sampler.sample_relative(study, trial, search_space)
 
     def sample_independent(
         self,
@@ -64,7 +69,8 @@ class TrialSeededSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+        with DECISIONS.part("sample"):
+            return self._sampler.sample_independent(study, trial, param_name, param_distribution)
 
     def after_trial(
         self,
@@ -73,7 +79,8 @@ class TrialSeededSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        self._sampler.after_trial(study, trial, state, values)
+        with DECISIONS.part("sample"):
+            self._sampler.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
         self._sampler.reseed_rng()

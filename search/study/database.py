@@ -6,7 +6,8 @@ The database is shared with `optuna-dashboard`, with later resumes and with othe
   read-only connection (SQLite ``mode=ro``), so the file stays byte-identical;
 - SQLite runs in WAL journaling with a 30 s busy timeout (SQLite's documented recipe for one
   writer plus concurrent readers), so the dashboard can read a running search without
-  "database is locked"; only the driver process writes.
+  "database is locked"; only the driver process writes. Commits do not wait for an fsync
+  (``synchronous=NORMAL``, see ``_WalConnection``).
 
 Readers (`search report`, `search export`) go through :func:`open_existing` and
 :func:`load_study`: a mistyped ``--storage`` or ``--study`` must say so instead of silently
@@ -264,11 +265,17 @@ def _connect_args(url: URL) -> dict[str, Any]:
 
 
 class _WalConnection(sqlite3.Connection):
-    """Every SQLite connection the storage opens switches to WAL journaling (a connect hook)."""
+    """Every SQLite connection the storage opens switches to WAL journaling with
+    ``synchronous=NORMAL`` (a connect hook): SQLite's recommended pairing for WAL. A commit then
+    waits for no fsync (about 3 ms each on the benchmark machine, a trial commits 3-6 times),
+    the database cannot be corrupted, and a process killed at any moment loses nothing it
+    committed; only a power loss or an OS crash may roll back the last commits (their trials are
+    then recovered as interrupted, or run again)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.execute("PRAGMA journal_mode=WAL")
+        self.execute("PRAGMA synchronous=NORMAL")
 
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:

@@ -44,6 +44,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from common.bounds import check_float
+from common.clock import DECISIONS
 from common.errors import UserError
 from search.study.schema import DRIVER
 
@@ -122,7 +123,8 @@ class Lease:
         """Take the lease of a trial this driver just started (renewed until released)."""
         with self._lock:
             self._held.add(trial_id)
-        self.storage.record_heartbeat(trial_id)
+        with DECISIONS.part("lease"):
+            self.storage.record_heartbeat(trial_id)
 
     def release(self, trial_id: int) -> None:
         with self._lock:
@@ -157,6 +159,10 @@ class Lease:
     # ----- everyone's trials ------------------------------------------------------------------
     def stale(self, study: optuna.Study) -> list[FrozenTrial]:
         """RUNNING trials of ``study`` that no live driver holds (see the module docstring)."""
+        with DECISIONS.part("lease"):
+            return self._stale(study)
+
+    def _stale(self, study: optuna.Study) -> list[FrozenTrial]:
         running = {
             t._trial_id: t
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))

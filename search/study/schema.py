@@ -14,7 +14,7 @@ re-queued with the same params (``search.study.ledger``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -59,6 +59,7 @@ PARENT = "parent"  # a stage-2 member's stage-1 trial number
 LEVEL = "level"  # a stage-2 member's MAC level
 MEMBER = "member"  # a stage-2 member's rank in its family (1 = smallest level)
 TARGET_MACS = "target_macs"  # a joint trial's MAC target from its share
+FILLS = "fills"  # a gap-filling joint trial: the front member it scales (search.strategy.gaps)
 
 # ----- trial user attrs: training, written per epoch and at the end ----------------------------
 ACCURACY_PER_EPOCH = "accuracy_per_epoch"  # validation accuracy after each epoch
@@ -73,6 +74,8 @@ MICRO_BATCH = "micro_batch"  # the micro-batch the trainer chose to fit memory
 ACCUMULATION_STEPS = "accumulation_steps"  # gradient accumulation steps per batch
 OVERHEAD_SECONDS = "overhead_seconds"  # driver wall time not spent training (driver.overhead)
 OVERHEAD = "overhead"  # that overhead split into its parts (driver.overhead)
+DECISION_SECONDS = "decision_seconds"  # the driver's time deciding about it (common.clock)
+DECISION = "decision"  # that time per part: sample, schedule, read, write, lease, other
 WEIGHTS_DIR = "weights_dir"  # where the trained weights were saved, when they were
 
 # ----- trial user attrs: why it ended without a result -----------------------------------------
@@ -194,6 +197,9 @@ class Counts:
     @property
     def done(self) -> int:
         return self.complete + self.pruned + self.failed
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     @classmethod
     def of(cls, trials: list[FrozenTrial]) -> Counts:

@@ -1,16 +1,34 @@
 """The function Ray Tune runs for each trial: ``run_trial`` with cached data, Ray's CPU count
 and the worker's clock readings (what ``search.driver.overhead`` turns into overhead attrs).
-The inline executor (``search.driver.inline``) runs it too, in the driver's process."""
+The inline executor (``search.driver.inline``) runs it too, in the driver's process. ``trial``
+replaces ``run_trial`` for simulated trials (``search.worker.curves.CurveTrial``), which then
+travel the same path as real ones."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from search.worker.shared_data import LocalData, SharedData
 from search.worker.trial import Reporter, TrialSettings, run_trial
+from trainers.data import ImageData
+
+
+class TrialFunction(Protocol):
+    """What trains one trial: ``run_trial``'s signature."""
+
+    def __call__(
+        self,
+        config: dict[str, Any],
+        train: ImageData,
+        val: ImageData,
+        settings: TrialSettings,
+        report: Reporter | None = None,
+        holdout: ImageData | None = None,
+    ) -> None: ...
+
 
 CLOCK = "clock_"  # prefix of the worker's readings (flat: Tune flattens nested result dicts)
 _trials_in_process = 0
@@ -34,8 +52,10 @@ def run_measured_trial(
     data: SharedData | LocalData,
     settings: TrialSettings,
     report: Reporter | None = None,
+    trial: TrialFunction = run_trial,
 ) -> None:
-    """The Ray trainable: ``run_trial`` with cached data, Ray's CPU count, and clock readings."""
+    """The Ray trainable: ``trial`` (a real training unless replaced) with cached data, Ray's CPU
+    count, and clock readings."""
     global _trials_in_process
     entered = time.time()
     train, val, holdout, cached = data.fetch()
@@ -62,4 +82,4 @@ def run_measured_trial(
         send(result)
 
     settings = dataclasses.replace(settings, threads=threads)
-    run_trial(config, train, val, settings, forward, holdout=holdout)
+    trial(config, train, val, settings, forward, holdout=holdout)

@@ -16,6 +16,7 @@ from search.study.database import open_storage
 from search.study.lease import Lease
 from search.study.ledger import recover_stale
 from search.study.schema import DIRECTIONS, Counts
+from search.study.snapshot import SnapshotStorage
 from space import count_spec
 from space.searchspace import SearchSpace
 
@@ -44,7 +45,8 @@ def make(
     )
     study = optuna.create_study(
         study_name="s",
-        storage=open_storage(f"sqlite:///{tmp_path / 's.db'}"),
+        # the driver's storage (search.driver.run): one read and one write per decision
+        storage=SnapshotStorage(open_storage(f"sqlite:///{tmp_path / 's.db'}")),
         directions=list(DIRECTIONS),
         sampler=optuna.samplers.TPESampler(seed=0),
     )
@@ -157,6 +159,11 @@ def test_complete_trial_has_values_and_the_schema_attrs(tmp_path: Path) -> None:
     )
     assert attrs["seconds"] == 1.5 and attrs["peak_memory_bytes"] == 1234
     assert [e for e, _ in events if e != "infeasible"] == ["started", "epoch", "complete"]
+    # the driver's time on it: its suggestion (sampling, reads, writes), its epoch, its end
+    parts = attrs["decision"]
+    assert set(parts) == {"sample", "schedule", "read", "write", "lease", "other"}
+    assert parts["sample"] > 0 and parts["write"] > 0 and parts["read"] > 0
+    assert attrs["decision_seconds"] == pytest.approx(sum(parts.values()), abs=1e-5)
 
 
 def optuna_spec(attrs: dict):
@@ -267,6 +274,26 @@ def test_stale_running_trials_from_a_killed_driver_are_recovered(tmp_path: Path)
     assert study.trials[n].user_attrs["fail_reason"] == "interrupted"
     assert study.trials[n + 1].state == TrialState.WAITING
     assert Counts.of(study.trials).done == 0  # interrupted trials don't count
+
+
+def test_a_trial_another_driver_recovered_is_lost_not_stored(tmp_path: Path) -> None:
+    study, searcher, events = make(tmp_path)
+    config = searcher.suggest("a")
+    searcher.on_trial_result("a", epoch(1, 0.3))
+    # its lease expired: another driver failed it "interrupted" (and re-queued it)
+    other = optuna.load_study(
+        study_name="s", storage=open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    )
+    recover_stale(other, 7, [other.trials[config["number"]]])
+    searcher.on_trial_complete("a", final(0.6))
+    assert events[-1] == (
+        "lost",
+        {"number": config["number"], "reason": "recovered by another driver"},
+    )
+    trial = study.trials[config["number"]]
+    assert trial.state == TrialState.FAIL and trial.user_attrs["fail_reason"] == "interrupted"
+    assert trial.user_attrs["accuracy_per_epoch"] == [0.3]  # our final attrs never landed
+    assert searcher.suggest("b") is not None  # the search goes on
 
 
 def test_two_stage_waits_for_stage_one_then_scales_the_best(tmp_path: Path) -> None:

@@ -118,3 +118,29 @@ def test_a_plans_layout_is_the_network_whatever_the_spec_says() -> None:
     assert resolve(near).layout != resolve(spec.replace(phi=1.0)).layout
     zero = spec.replace(phi=0.0)
     assert resolve(zero).layout == resolve(zero.replace(alpha=1.9, beta=1.01, gamma=1.01)).layout
+
+
+def test_a_base_resolution_scales_from_its_own_size_and_keeps_old_strings_and_ids() -> None:
+    # the default 56 px base is not written, so every string and id made before it is unchanged
+    assert "res0" not in ArchSpec().canonical()
+    assert ArchSpec(base_resolution=56) == ArchSpec()
+    small = ArchSpec(block="se", expansion=2, base_resolution=8, classes=10)
+    assert small.canonical().endswith("res=auto,res0=8,classes=10")
+    assert ArchSpec.parse(small.canonical()) == small
+    assert ArchSpec.from_json(small.to_json()) == small
+    assert resolve(small).resolution == 8
+    # scaled as the 56 px base is, and rounded by the one rounding rule (multiples of 8, never
+    # below 90 %): 8 * 1.3**1 = 10.4 -> 16, 8 * 1.3**3 = 17.6 -> 16, 8 * 1.3**4 = 22.8 -> 24
+    grown = small.replace(alpha=1.1, beta=1.1, gamma=1.3)
+    assert [resolve(grown.replace(phi=p)).resolution for p in (1, 3, 4)] == [16, 16, 24]
+    # at phi = 0 the base is the network's input size; a pinned resolution makes it irrelevant
+    assert small.spec_id == small.replace(resolution=8).spec_id
+    assert (
+        ArchSpec(base_resolution=12, classes=10).spec_id
+        == ArchSpec(resolution=16, classes=10).spec_id
+    )
+    assert grown.replace(phi=2).spec_id != grown.replace(phi=2, base_resolution=16).spec_id
+    pinned = grown.replace(phi=2, resolution=32)
+    assert pinned.spec_id == pinned.replace(base_resolution=16).spec_id
+    with pytest.raises(UserError, match="base_resolution"):
+        ArchSpec(base_resolution=4)
