@@ -21,7 +21,6 @@ from search.driver.estimate import (
     stored_throughput,
 )
 from search.driver.progress import Progress, duration
-from search.study.schema import Counts
 from space import ArchSpec, count_spec
 from space.searchspace import SearchSpace
 from trainers.data import ImageData
@@ -100,15 +99,11 @@ def test_the_eta_comes_from_the_epochs_measured_in_this_run(tmp_path: Path) -> N
     study.add_trial(_trial(TrialState.COMPLETE, 4))  # done before this run: not timed by it
     progress = Progress(study, trials=5, stream=io.StringIO(), epochs=4)
     progress.estimate_s = 1200.0
-    trials = study.get_trials(deepcopy=False)
-    counts = Counts.of(trials)
-    assert progress.eta(trials, counts, elapsed=200.0) == ", ETA 17 min (estimate)"
+    assert progress.eta(progress.tally.update(), elapsed=200.0) == ", ETA 17 min (estimate)"
     study.add_trial(_trial(TrialState.COMPLETE, 4))
     study.add_trial(_trial(TrialState.PRUNED, 1))  # stopped early after one epoch
     study.add_trial(_trial(TrialState.RUNNING, 2))
-    trials = study.get_trials(deepcopy=False)
     # 7 epochs in 700 s: 100 s each; left: 2 of the running trial, 4 of the one not started
-    assert progress.eta(trials, Counts.of(trials), elapsed=700.0) == (
-        ", ETA 10 min (from 7 epochs)"
-    )
-    assert Progress(study, 5, io.StringIO()).eta(trials, Counts.of(trials), 1.0) == ""
+    assert progress.eta(progress.tally.update(), elapsed=700.0) == (", ETA 10 min (from 7 epochs)")
+    no_eta = Progress(study, 5, io.StringIO())
+    assert no_eta.eta(no_eta.tally.update(), 1.0) == ""
