@@ -223,6 +223,8 @@ class StudySearcher(Searcher):
             schema.EPOCHS_RUN: int(result.get("done_epochs", len(accuracies))),
             schema.LAST_ACCURACY: accuracies[-1],
         }
+        if result.get("node_ip"):  # on a cluster: which machine trains it
+            trial_attrs[schema.NODE] = str(result["node_ip"])
         for key, value in trial_attrs.items():
             trial.set_user_attr(key, value)
         self.listener("epoch", {"number": trial.number, **trial_attrs})
@@ -287,6 +289,8 @@ class StudySearcher(Searcher):
                 attrs[key] = result[key]
         if result.get(schema.WEIGHTS_DIR):
             attrs[schema.WEIGHTS_DIR] = result[schema.WEIGHTS_DIR]
+        if result.get("node_ip"):  # Ray Tune adds it to every result
+            attrs[schema.NODE] = str(result["node_ip"])
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if outcome.status == INFEASIBLE:

@@ -70,6 +70,7 @@ ACCUMULATION_STEPS = "accumulation_steps"  # gradient accumulation steps per bat
 OVERHEAD_SECONDS = "overhead_seconds"  # driver wall time not spent training (driver.overhead)
 OVERHEAD = "overhead"  # that overhead split into its parts (driver.overhead)
 WEIGHTS_DIR = "weights_dir"  # where the trained weights were saved, when they were
+NODE = "node"  # the IP of the Ray node that trained it (Ray Tune's "node_ip" of its results)
 
 # ----- trial user attrs: why it ended without a result -----------------------------------------
 CONSTRAINT = "constraint"  # why an infeasible candidate was not trained
