@@ -239,6 +239,8 @@ class StudySearcher(Searcher):
             schema.EPOCHS_RUN: int(result.get("done_epochs", len(accuracies))),
             schema.LAST_ACCURACY: accuracies[-1],
         }
+        if result.get("node_ip"):  # on a cluster: which machine trains it
+            trial_attrs[schema.NODE] = str(result["node_ip"])
         set_user_attrs(trial, trial_attrs)
         self.listener("epoch", {"number": trial.number, **trial_attrs})
 
@@ -311,6 +313,8 @@ class StudySearcher(Searcher):
                 attrs[key] = result[key]
         if result.get(schema.WEIGHTS_DIR):
             attrs[schema.WEIGHTS_DIR] = result[schema.WEIGHTS_DIR]
+        if result.get("node_ip"):  # Ray Tune adds it to every result
+            attrs[schema.NODE] = str(result["node_ip"])
         set_user_attrs(trial, attrs)  # with the state below: one transaction in a decision
         if outcome.status == INFEASIBLE:
             # TPE: infeasible, not a result (search.strategy.sampler)

@@ -77,6 +77,7 @@ OVERHEAD = "overhead"  # that overhead split into its parts (driver.overhead)
 DECISION_SECONDS = "decision_seconds"  # the driver's time deciding about it (common.clock)
 DECISION = "decision"  # that time per part: sample, schedule, read, write, lease, other
 WEIGHTS_DIR = "weights_dir"  # where the trained weights were saved, when they were
+NODE = "node"  # the IP of the Ray node that trained it (Ray Tune's "node_ip" of its results)
 
 # ----- trial user attrs: why it ended without a result -----------------------------------------
 CONSTRAINT = "constraint"  # why an infeasible candidate was not trained

@@ -166,6 +166,20 @@ def test_complete_trial_has_values_and_the_schema_attrs(tmp_path: Path) -> None:
     assert attrs["decision_seconds"] == pytest.approx(sum(parts.values()), abs=1e-5)
 
 
+def test_the_node_that_trained_a_trial_is_stored(tmp_path: Path) -> None:
+    # Ray Tune adds "node_ip" to every result of a trial: the machine that trained it
+    study, searcher, _ = make(tmp_path)
+    n = searcher.suggest("a")["number"]
+    searcher.on_trial_result("a", {**epoch(1, 0.3), "node_ip": "10.89.0.5"})
+    assert study.trials[n].user_attrs["node"] == "10.89.0.5"
+    searcher.on_trial_complete("a", {**final(0.6), "node_ip": "10.89.0.5"})
+    assert study.trials[n].user_attrs["node"] == "10.89.0.5"
+    # no Ray (the inline executor): no node
+    m = searcher.suggest("b")["number"]
+    searcher.on_trial_complete("b", final(0.5))
+    assert "node" not in study.trials[m].user_attrs
+
+
 def optuna_spec(attrs: dict):
     from space import ArchSpec
 
