@@ -165,7 +165,6 @@ def train(regime: Regime, text: str, seed: int) -> dict[str, Any]:
     from trainers.data import load_dataset, train_val_split
     from trainers.loop import EpochReport, TrainConfig, train_trial
 
-    torch.set_num_threads(1)
     if seed not in _data:
         full, _ = load_dataset(regime.dataset, None)
         _data[seed] = train_val_split(full, regime.val_fraction, seed, regime.subset)
