@@ -4,13 +4,13 @@ How the driver's cost grows with a study's size is measured on studies of 100, 1
 trials (``benchmarks/scale.py``), and those must hold what a long search leaves behind: trials
 with this search's params, attrs, statuses and curves, as many pruned and infeasible ones as
 MO-ASHA and the no-repeat rule make. :func:`padding_trials` makes them with the search's own
-machinery (planner, searcher, MO-ASHA on the simulated clock, ``search.driver.simulated``) on a
-throw-away in-memory study, sampling at random (what TPE would propose costs the same to
-store; random sampling costs nothing to draw), so nothing is written to a database trial by
-trial; :func:`pad` then adds them to a study in one transaction (numbered after the study's
-own). :func:`rung_points` reads back what MO-ASHA's first rungs would hold after
-such a search, so a scheduler of a resumed run can start from it. For benchmarks and tests
-only; `search run` never pads.
+machinery (planner, searcher, MO-ASHA over each rung's latest 1,000 points on the simulated
+clock, ``search.driver.simulated``) on a throw-away in-memory study, sampling at random (what
+TPE would propose costs the same to store; random sampling costs nothing to draw), so nothing
+is written to a database trial by trial; :func:`pad` then adds them to a study in one
+transaction (numbered after the study's own). :func:`rung_points` reads back what MO-ASHA's
+rungs would hold after such a search, so a scheduler of a resumed run can start from it. For
+benchmarks and tests only; `search run` never pads.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from search.driver.executor import Resources, Work
 from search.driver.searcher import StudySearcher
 from search.driver.simulated import SimulatedExecutor
 from search.strategy.planner import Planner
-from search.strategy.scheduler import ParetoASHA
+from search.strategy.scheduler import ParetoASHA, make_scheduler
 from search.strategy.seeding import TrialSeededSampler
 from search.study import schema
 from search.study.schema import cost_values, directions_for
@@ -65,8 +65,26 @@ def padding_trials(
     no_data = None  # simulated trials read no images
     resources = Resources("cpu", 1, 0.0, 0)
     work = Work(config, searcher, no_data, no_data, settings, resources, count)  # type: ignore[arg-type]
-    SimulatedExecutor(source, concurrency=concurrency).run(work)
+    SimulatedExecutor(source, concurrency=concurrency, scheduler=_RecentASHA).run(work)
     return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+
+
+class _RecentASHA(ParetoASHA):
+    """MO-ASHA over each rung's latest ``KEEP`` points: padding needs MO-ASHA's mix of stopped
+    and finished trials, not its exact decisions, and a rung of all 10,000 would cost a
+    10,000-point ranking per trial."""
+
+    KEEP = 1000
+
+    def __init__(self, epochs: int) -> None:
+        template = make_scheduler(epochs)
+        super().__init__(template.max_t, 1, template.reduction_factor)
+
+    def _decide(self, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> str:
+        for rung in self.rungs.values():
+            for old in list(rung)[: max(0, len(rung) - self.KEEP)]:
+                del rung[old]
+        return super()._decide(trial_id, config, result)
 
 
 def pad(storage: RDBStorage, study_id: int, trials: list[FrozenTrial]) -> None:
