@@ -20,6 +20,10 @@ checked:
     PYTHONPATH=. python benchmarks/load_test.py --json load.json
     PYTHONPATH=. python benchmarks/load_test.py --trials 60 --drivers 3 --kill-every 4   # smoke
 
+In parts, on one server: ``--postgres URL --logs DIR --trials 500``, then the same with
+``--trials 1000``: the second run resumes the study, and its check covers both (the drivers'
+lines and the kills are kept in ``DIR``).
+
 The lease is set short (``EFFNAS_LEASE_S``, 6 s): a killed driver's trials on this machine are
 recovered at once by process id, but a trial killed before its driver attr was written can only
 be recovered when its lease expires.
@@ -59,9 +63,35 @@ class Driver:
 
 @dataclass
 class Chaos:
+    """The drivers of this run, and the kills of every run that used the same log folder."""
+
+    folder: Path
     drivers: list[Driver] = field(default_factory=list)
     kills: int = 0
     killed_pids: set[int] = field(default_factory=set)
+    started: int = 0  # drivers started, earlier runs included
+
+    @classmethod
+    def load(cls, folder: Path) -> Chaos:
+        saved = folder / "chaos.json"
+        chaos = cls(folder)
+        if saved.exists():
+            data = json.loads(saved.read_text())
+            chaos.kills, chaos.started = data["kills"], data["started"]
+            chaos.killed_pids = set(data["killed_pids"])
+        return chaos
+
+    def save(self) -> None:
+        pids = sorted(self.killed_pids)
+        data = {"kills": self.kills, "started": self.started, "killed_pids": pids}
+        (self.folder / "chaos.json").write_text(json.dumps(data))
+
+    def start(self, url: str, study: str, trials: int, pace: float) -> Driver:
+        driver = start(url, study, trials, pace, self.folder, self.started)
+        self.drivers.append(driver)
+        self.started += 1
+        self.save()
+        return driver
 
 
 def start(url: str, study: str, trials: int, pace: float, folder: Path, index: int) -> Driver:
@@ -90,12 +120,11 @@ def trained_count(url: str, study: str) -> int:
 
 
 def run(args: argparse.Namespace, url: str, folder: Path) -> dict[str, Any]:
-    rng = random.Random(args.seed)
-    chaos = Chaos()
-    index = 0
+    chaos = Chaos.load(folder)
+    rng = random.Random(args.seed + chaos.started)
     started = time.monotonic()
-    for index in range(args.drivers):
-        chaos.drivers.append(start(url, "load", args.trials, args.pace, folder, index))
+    for _ in range(args.drivers):
+        chaos.start(url, "load", args.trials, args.pace)
         time.sleep(0.5)
     next_kill = time.monotonic() + rng.expovariate(1 / args.kill_every)
     while trained_count(url, "load") < args.trials:
@@ -110,18 +139,15 @@ def run(args: argparse.Namespace, url: str, folder: Path) -> dict[str, Any]:
             victim.killed = True
             chaos.kills += 1
             chaos.killed_pids.add(victim.process.pid)
+            chaos.save()
             time.sleep(rng.uniform(0.0, 2.0))
-            index += 1
-            chaos.drivers.append(start(url, "load", args.trials, args.pace, folder, index))
+            chaos.start(url, "load", args.trials, args.pace)
             next_kill = time.monotonic() + rng.expovariate(1 / args.kill_every)
     for driver in chaos.drivers:
         driver.process.wait()
     # one clean driver resumes: it recovers the trials killed drivers left RUNNING
     time.sleep(float(LEASE_S) + 1)
-    index += 1
-    final = start(url, "load", args.trials, args.pace, folder, index)
-    final.process.wait()
-    chaos.drivers.append(final)
+    chaos.start(url, "load", args.trials, args.pace).process.wait()
     return check(url, chaos, time.monotonic() - started)
 
 
@@ -139,8 +165,8 @@ def check(url: str, chaos: Chaos, wall: float) -> dict[str, Any]:
     by_number = {t.number: t for t in trials}
     printed: dict[int, float] = {}
     lost: list[int] = []
-    for driver in chaos.drivers:
-        for line in driver.log.read_text(errors="replace").splitlines():
+    for log in sorted(chaos.folder.glob("driver-*.log")):  # earlier runs' drivers included
+        for line in log.read_text(errors="replace").splitlines():
             if match := COMPLETE_LINE.match(line):
                 printed[int(match.group(1))] = float(match.group(2))
             if match := LOST_LINE.match(line):
@@ -171,7 +197,7 @@ def check(url: str, chaos: Chaos, wall: float) -> dict[str, Any]:
     counts = Counts.of(trials)
     return {
         "kills": chaos.kills,
-        "drivers_started": len(chaos.drivers),
+        "drivers_started": chaos.started,
         "trials_in_study": len(trials),
         "counts": counts.__dict__,
         "completed_lines": len(printed),
@@ -214,12 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-every", type=float, default=5.0, help="mean seconds between kills")
     parser.add_argument("--postgres", help="a server's URL (default: a private one)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--logs", type=Path, help="keep the drivers' logs here (runs in parts)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     import scale
 
-    with tempfile.TemporaryDirectory() as folder, scale.postgres(args.postgres) as url:
-        result = run(args, url, Path(folder))
+    with tempfile.TemporaryDirectory() as temporary, scale.postgres(args.postgres) as url:
+        folder = args.logs or Path(temporary)
+        folder.mkdir(parents=True, exist_ok=True)
+        result = run(args, url, folder)
     result["environment"] = scale.environment()
     text = json.dumps(result, indent=1, default=str)
     if args.json:
