@@ -43,6 +43,15 @@ class DecisionClock:
         self._charged: dict[str, dict[str, float]] = {}
         self.totals: dict[str, float] = dict.fromkeys(PARTS, 0.0)
 
+    def __getstate__(self) -> dict[str, object]:
+        """Picklable (Ray Tune checkpoints its searcher, storage and all): the figures only."""
+        return {"_now": self._now, "_charged": self._charged, "totals": self.totals}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
     def _stack(self) -> list[_Frame]:
         stack = getattr(self._local, "stack", None)
         if stack is None:

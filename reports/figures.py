@@ -31,6 +31,9 @@ BLOCK_COLOURS: dict[str, str] = {
 }
 FRONT_COLOUR = "#d62728"
 REFERENCE_COLOUR = "#9467bd"
+# above this many completed trials the clouds are drawn with WebGL (plotly's Scattergl): SVG
+# markers make a figure of 10,000 points slow to pan and zoom; the front stays on top of them
+GL_POINTS = 1000
 
 _HOVER = (
     "trial %{customdata[0]}<br>accuracy %{y:.4f}<br>MACs %{x:,}<br>params %{customdata[1]}"
@@ -89,9 +92,10 @@ def _accuracy_front(
     study did not optimise, or one of three objectives) its points are only ringed, since in
     that plane some of them look dominated."""
     fig = go.Figure()
+    scatter = go.Scattergl if len(completed) > GL_POINTS else go.Scatter
     for block, trials in _by_block(completed).items():
         fig.add_trace(
-            go.Scatter(
+            scatter(
                 x=[cost(t) for t in trials],
                 y=[t.accuracy for t in trials],
                 mode="markers",
@@ -104,7 +108,7 @@ def _accuracy_front(
     if front:
         ordered = sorted(front, key=lambda t: (cost(t) or 0.0, -(t.accuracy or 0.0), t.number))
         fig.add_trace(
-            go.Scatter(
+            scatter(  # the same kind as the cloud, added last: drawn on top of it
                 x=[cost(t) for t in ordered],
                 y=[t.accuracy for t in ordered],
                 mode="lines+markers" if staircase else "markers",
@@ -291,10 +295,11 @@ def coefficients_figure(completed: Sequence[TrialRecord]) -> go.Figure:
     """Alpha, beta and gamma against accuracy: three panels sharing the accuracy axis."""
     names = ("alpha", "beta", "gamma")
     fig = make_subplots(rows=1, cols=3, shared_yaxes=True, subplot_titles=names)
+    scatter = go.Scattergl if len(completed) > GL_POINTS else go.Scatter
     for block, trials in _by_block([t for t in completed if t.spec is not None]).items():
         for col, name in enumerate(names, start=1):
             fig.add_trace(
-                go.Scatter(
+                scatter(
                     x=[getattr(t.spec, name) for t in trials],
                     y=[t.accuracy for t in trials],
                     mode="markers",

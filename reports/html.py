@@ -58,6 +58,30 @@ _SORT_JS = """
   Array.prototype.forEach.call(body.rows, function (row) {
     if (row.cells[1].textContent.trim() === "yes") { row.className = "pareto"; }
   });
+  var PAGE = 100, page = 0, pager = null;  // rows per page: 10,000 trials stay quick to browse
+  function show(wanted) {
+    if (pager === null) { return; }
+    var rows = body.rows, pages = Math.ceil(rows.length / PAGE);
+    page = Math.min(Math.max(wanted, 0), pages - 1);
+    for (var i = 0; i < rows.length; i++) {
+      rows[i].style.display = (i >= page * PAGE && i < (page + 1) * PAGE) ? "" : "none";
+    }
+    pager.querySelector("span").textContent = "rows " + (page * PAGE + 1) + "-" +
+      Math.min(rows.length, (page + 1) * PAGE) + " of " + rows.length;
+  }
+  if (body.rows.length > PAGE) {
+    pager = document.createElement("div");
+    pager.id = "pager";
+    pager.innerHTML = '<button data-step="-1">&lsaquo; previous</button> <span></span> ' +
+      '<button data-step="1">next &rsaquo;</button>';
+    Array.prototype.forEach.call(pager.querySelectorAll("button"), function (button) {
+      button.addEventListener("click", function () {
+        show(page + parseInt(button.getAttribute("data-step"), 10));
+      });
+    });
+    table.parentNode.insertBefore(pager, table);
+    show(0);
+  }
   function key(cell) {
     var text = cell.textContent.trim(), number = parseFloat(text.replace(/,/g, ""));
     return text === "" ? null : (/^-?[\\d,.]+(e[-+]?\\d+)?$/i.test(text) ? number : text);
@@ -78,6 +102,7 @@ _SORT_JS = """
         return up ? order : -order;
       });
       rows.forEach(function (row) { body.appendChild(row); });
+      show(0);
     });
   });
 })();

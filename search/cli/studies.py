@@ -17,7 +17,13 @@ from reports.final_stats import unordered_pairs
 from reports.finals import FinalData, agreement_record, final_data, final_rows, no_final_message
 from search.driver.progress import summary_table
 from search.study import schema
-from search.study.database import DEFAULT_STORAGE, check_database, open_storage
+from search.study.database import (
+    DEFAULT_STORAGE,
+    check_database,
+    open_storage,
+    reading,
+    study_names,
+)
 from search.study.front import pareto_front
 from search.study.schema import COMPLETE, Counts, status_of
 from search.study.urls import mask_url
@@ -30,16 +36,16 @@ def studies_command(storage: str, as_json: bool) -> None:
     """List the studies in a database with their trial counts per state."""
     check_database(storage, must_exist=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    backend = open_storage(storage)
+    backend = reading(open_storage(storage))
     rows = []
-    for summary in optuna.get_all_study_summaries(backend, include_best_trial=False):
-        study = optuna.load_study(study_name=summary.study_name, storage=backend)
+    for name in study_names(backend):
+        study = optuna.load_study(study_name=name, storage=backend)
         trials = study.get_trials(deepcopy=False)
         counts = Counts.of(trials)
         best = [t.values[0] for t in trials if t.values and status_of(t) == COMPLETE]
         rows.append(
             {
-                "study": summary.study_name,
+                "study": name,
                 "trials": len(trials),
                 **{k: getattr(counts, k) for k in counts.__dataclass_fields__},
                 "best_accuracy": max(best) if best else None,
@@ -84,7 +90,7 @@ def best_command(study: str, storage: str, as_json: bool, final: bool) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     backend = open_storage(storage)
     try:
-        loaded = optuna.load_study(study_name=study, storage=backend)
+        loaded = optuna.load_study(study_name=study, storage=reading(backend))
     except KeyError as exc:
         shown = mask_url(storage)
         raise UserError(

@@ -69,9 +69,11 @@ from search.strategy.gaps import Member, gap_bucket, widest_gap
 from search.strategy.ranking import nsga_order
 from search.strategy.sampler import startup_trials
 from search.study import schema
+from search.study.claims import Claims, network_key
 from search.study.feed import TrialFeed
 from search.study.latency import LatencyCache, Measure
 from search.study.schema import INFEASIBLE, Counts
+from search.study.snapshot import SnapshotStorage
 from space import ArchSpec, count_spec, fit_phi, resolve
 from space.latency import LatencyRecord, Machine, measure_latency, this_machine
 from space.searchspace import CATEGORICAL, SearchSpace
@@ -149,6 +151,7 @@ class Planner:
         self.fill_every = fill_every
         self._caches: dict[int, LatencyCache] = {}
         self._views: dict[int, _Seen] = {}  # per study: its finished trials, read once
+        self._claims: dict[int, Claims] = {}  # per study: its networks' claims in the database
         self.stage1_quota = math.ceil(config.trials / 2)
         self.note: str | None = None  # why the search finished early, for the progress line
         space = config.space
@@ -287,7 +290,34 @@ class Planner:
     def candidate(self, trial: optuna.Trial, stage: str) -> Candidate:
         """The network ``trial`` stands for in ``stage``, with every hard limit checked: the MAC
         budget, then ``--budget-params`` (both counted from the plan), then the measured latency
-        against ``--latency-budget-ms``; all before anything trains."""
+        against ``--latency-budget-ms``; all before anything trains. A joint candidate that
+        passes them all is claimed (``search.study.claims``): another driver may have started
+        the same network a moment ago."""
+        candidate = self._limited(trial, stage)
+        # where the no-repeat rule applies (joint, phi free; see _sampled)
+        unique = stage == "joint" and "phi" not in self.config.space.pins
+        if candidate.constraint is not None or not unique:
+            return candidate
+        return self._claimed(trial, candidate)
+
+    def _claimed(self, trial: optuna.Trial, candidate: Candidate) -> Candidate:
+        storage = trial.study._storage
+        if not isinstance(storage, SnapshotStorage):
+            return candidate  # a test's study: one driver, the index above suffices
+        if trial.study._study_id not in self._claims:
+            self._claims[trial.study._study_id] = Claims(storage.backend)
+        claims = self._claims[trial.study._study_id]
+        network = network_key(_layout(candidate.spec.canonical()))
+        with DECISIONS.part("write"):
+            holder = claims.claim(trial.study._study_id, network, trial._trial_id)
+        if holder is None:
+            return candidate
+        number = storage.get_trial(holder).number
+        reason = f"builds the same network as trial {number}, which trained it"
+        return self._infeasible(trial, candidate.spec, "joint", "duplicate", reason)
+
+    def _limited(self, trial: optuna.Trial, stage: str) -> Candidate:
+        """The sampled candidate with the MAC, parameter and latency limits checked."""
         candidate = self._sampled(trial, stage)
         if candidate.constraint is not None:
             return candidate

@@ -59,10 +59,10 @@ from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from common.clock import DECISIONS
+from search.study.reader import read_trials
 from search.study.schema import SPEC
 
 UNFINISHED = frozenset((TrialState.RUNNING, TrialState.WAITING))
-_NO_NEWER = 2**31 - 1  # Optuna's query reads "the included ids or any id above this" (int4)
 
 # one pending write: ("param", name, internal value, distribution), ("user", key, value),
 # ("system", key, value) or ("step", step, intermediate value)
@@ -238,7 +238,8 @@ class SnapshotStorage(BaseStorage, BaseHeartbeat):
 
     def _refresh(self, study_id: int, study: _Study) -> None:
         """Bring the unfinished and new trials up to date: one light query for their states,
-        then a full read (Optuna's query) of only those that changed (see :func:`_stale`)."""
+        then a full read of only those that changed (see :func:`_stale`), in plain queries
+        (``search.study.reader``)."""
         with DECISIONS.part("read"):
             self._read(study_id, study)
 
@@ -257,7 +258,8 @@ class SnapshotStorage(BaseStorage, BaseHeartbeat):
             rows = connection.execute(query).all()
         changed = {trial_id for trial_id, state in rows if _stale(self._cached(trial_id), state)}
         if changed:
-            for trial in self.backend._get_trials(study_id, None, changed, _NO_NEWER):
+            first = study.max_read_id < 0  # the whole study: by study, not by a list of ids
+            for trial in read_trials(self.backend, study_id, None if first else changed):
                 self._study_of[trial._trial_id] = study_id
                 self._store(study, trial)
         for trial_id, _ in rows:
