@@ -22,7 +22,7 @@ Each run is appended to ``--out`` (JSON Lines) as soon as it ends, so the comman
 (Ctrl-C, kill) and started again with the same arguments: it skips the (network, seed) pairs the
 file holds. ``--workers`` trains that many networks at once, one CPU thread each (CPU training is
 reproducible for a given thread count); ``--pack`` writes the finished table as ``.jsonl.xz``.
-The command behind benchmarks/RESULTS.md (about N hours on 2 cores, see there)::
+The command behind benchmarks/RESULTS.md (its 192 runs took 4.7 hours on 2 shared cores)::
 
     nice -n 19 python benchmarks/learning_curves.py --out curves.jsonl --workers 2
     python benchmarks/learning_curves.py --out curves.jsonl --pack \\
