@@ -160,13 +160,17 @@ def summary_rows(trials: list[FrozenTrial], limit: int = 20) -> list[FrozenTrial
 
 
 def summary_table(trials: list[FrozenTrial], limit: int = 20) -> str:
-    """A fixed-width table of the best trials (Pareto-optimal ones marked with '*')."""
+    """A fixed-width table of the best trials (Pareto-optimal ones marked with '*'); an ``ms``
+    column only when a trial was timed (a study without latency has nothing to show there)."""
     on_front = {t.number for t in pareto_front(trials)}
+    rows = summary_rows(trials, limit)
+    timed = any(isinstance(t.user_attrs.get(schema.LATENCY_MS), int | float) for t in rows)
+    ms_head = f" {'ms':>8}" if timed else ""
     lines = [
         f"{'':1} {'#':>4}  {'status':<11} {'stage':<6} {'accuracy':>8} {'MACs':>14} "
-        f"{'params':>11} {'ms':>8} {'epochs':>6}  spec"
+        f"{'params':>11}{ms_head} {'epochs':>6}  spec"
     ]
-    for trial in summary_rows(trials, limit):
+    for trial in rows:
         if trial.state == TrialState.COMPLETE and trial.values:
             accuracy = f"{trial.values[0]:.4f}"
         elif schema.LAST_ACCURACY in trial.user_attrs:
@@ -177,10 +181,11 @@ def summary_table(trials: list[FrozenTrial], limit: int = 20) -> str:
         attrs = trial.user_attrs
         latency = attrs.get(schema.LATENCY_MS)
         shown_ms = f"{latency:.3g}" if isinstance(latency, int | float) else "-"
+        ms_cell = f" {shown_ms:>8}" if timed else ""
         lines.append(
             f"{'*' if trial.number in on_front else ' ':1} {trial.number:>4}  "
             f"{status:<11} {attrs.get(schema.STAGE, '-'):<6} {accuracy:>8} "
-            f"{attrs.get(schema.MACS, 0):>14,} {attrs.get(schema.PARAMS, 0):>11,} {shown_ms:>8} "
+            f"{attrs.get(schema.MACS, 0):>14,} {attrs.get(schema.PARAMS, 0):>11,}{ms_cell} "
             f"{attrs.get(schema.EPOCHS_RUN, 0):>6}  {attrs.get(schema.SPEC, '-')}"
         )
     shown = len(lines) - 1
