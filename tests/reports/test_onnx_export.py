@@ -17,6 +17,7 @@ from search.cli import main
 from space import ArchSpec, build_model
 from trainers.augment import InputContract
 from trainers.data import load_dataset
+from trainers.device import cpu_threads
 
 pytest.importorskip("onnxruntime")
 
@@ -43,7 +44,9 @@ def _saved(
 ) -> Path:
     """A saved directory as `search final` writes it, with seeded weights trained ``steps``
     steps on real images: weights and running statistics that tell the test images apart (a
-    random network puts them all in one class)."""
+    random network puts them all in one class). Trained on 2 threads whatever the process's
+    count: CPU training is reproducible per thread count, and on 1 thread these 20 steps leave a
+    degenerate network (logits near 1e6) whose float32 rounding no tolerance can check."""
     directory.mkdir(parents=True)
     (directory / "spec.json").write_text(
         json.dumps({**spec.to_dict(), "input": contract.to_dict()}, sort_keys=True)
@@ -57,14 +60,15 @@ def _saved(
     transform = contract.transform(torch.device("cpu"))
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
-    for step in range(steps):
-        rows = slice(64 * step, 64 * (step + 1))
-        loss = torch.nn.functional.cross_entropy(
-            model(transform.eval(train.images[rows])), train.labels[rows]
-        )
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
+    with cpu_threads(2):
+        for step in range(steps):
+            rows = slice(64 * step, 64 * (step + 1))
+            loss = torch.nn.functional.cross_entropy(
+                model(transform.eval(train.images[rows])), train.labels[rows]
+            )
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
     torch.save(model.state_dict(), directory / "weights.pt")
     return directory
 
