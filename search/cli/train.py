@@ -38,7 +38,7 @@ from common.bounds import (
 from common.errors import InsufficientMemory, TrialError, UserError
 from common.units import format_bytes
 from search.cli.spec_options import spec_from_options, spec_options
-from search.cli.userfiles import make_output_dir, remove_created
+from search.cli.userfiles import output_dir
 from trainers import (
     DATASETS,
     EpochReport,
@@ -195,40 +195,11 @@ def _progress(report: EpochReport) -> bool:
     "test_correct, test_images in the record and result.json).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def train_command(
-    dataset: str,
-    data_dir: Path | None,
-    epochs: int,
-    warmup_epochs: int,
-    subset: int | None,
-    val_fraction: float,
-    device: str,
-    batch_size: int,
-    lr: float,
-    final_lr: float,
-    weight_decay: float,
-    label_smoothing: float,
-    seed: int,
-    threads: int | None,
-    use_compile: bool | None,
-    max_memory: str | None,
-    time_limit: float | None,
-    save_dir: Path | None,
-    test: bool,
-    as_json: bool,
-    **options: Any,
-) -> None:
+def train_command(save_dir: Path | None, **flags: Any) -> None:
     """Train one architecture on a data set and print validation accuracy, speed and size."""
-    check_flags(locals())
-    flags = {k: v for k, v in locals().items() if k != "options"}
-    created: list[Path] = []
-    if save_dir is not None:  # made now: an unwritable place is refused before training
-        flags["save_dir"], created = make_output_dir(save_dir, "--save")
-    try:
-        _train(**flags, **options)
-    except BaseException:
-        remove_created(created)  # nothing left behind by a run that did not finish
-        raise
+    check_flags({**flags, "save_dir": save_dir})
+    with output_dir(save_dir, "--save") as made:  # an unwritable place is refused up front
+        _train(save_dir=made, **flags)
 
 
 def _train(

@@ -14,6 +14,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from common.bounds import MAX_TEXT_BYTES, check_nesting
@@ -84,34 +85,36 @@ def check_output_dir(path: str | Path, flag: str) -> Path:
     return target
 
 
-def make_output_dir(path: str | Path, flag: str) -> tuple[Path, list[Path]]:
+@contextlib.contextmanager
+def output_dir(path: str | Path | None, flag: str) -> Iterator[Path | None]:
     """``path`` checked (:func:`check_output_dir`), created and written to once, before the
     work that fills it: whatever makes a place unwritable (no permission, a read-only or virtual
     file system such as ``/proc``, where root passes ``os.access`` but cannot create anything)
-    is refused up front rather than found out after training. Returns the directory and the
-    directories this call created (deepest first), for :func:`remove_created` when the work
-    fails."""
+    is refused up front rather than found out after training. Yields the directory (None passes
+    through: nothing to make); when the work inside fails, the directories this made are removed
+    again while still empty, so a run that did not finish leaves nothing behind."""
+    if path is None:
+        yield None
+        return
     target = check_output_dir(path, flag)
-    shown = f"{flag} {str(target)!r}"
     created = []
     missing = target
     while not missing.exists():
-        created.append(missing)
+        created.append(missing)  # deepest first
         missing = missing.parent
     try:
-        target.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target, prefix=".effnas-probe-"):
-            pass
-    except OSError as exc:
-        remove_created(created)
-        raise UserError(
-            f"cannot write to {shown}: {exc.strerror or exc}; pass a directory you can write to"
-        ) from exc
-    return target, created
-
-
-def remove_created(created: list[Path]) -> None:
-    """Remove the directories :func:`make_output_dir` created, when they are still empty."""
-    for folder in created:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=target, prefix=".effnas-probe-"):
+                pass
+        except OSError as exc:
+            raise UserError(
+                f"cannot write to {flag} {str(target)!r}: {exc.strerror or exc}; "
+                "pass a directory you can write to"
+            ) from exc
+        yield target
+    except BaseException:
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
