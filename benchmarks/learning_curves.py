@@ -48,7 +48,7 @@ from typing import Any
 
 from common.errors import Diverged
 from space import ArchSpec, count_spec, fit_phi, resolve
-from space.searchspace import SearchSpace, load_space_file
+from space.searchspace import RandomDraws, SearchSpace, load_space_file
 from space.spec import BLOCK_TYPES
 
 HERE = Path(__file__).resolve().parent
@@ -82,19 +82,6 @@ class Regime:
         return data
 
 
-class _Draws:
-    """A seeded stand-in for an Optuna trial: uniform categorical and float suggestions."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-
-    def suggest_categorical(self, name: str, choices: Any) -> Any:
-        return self.rng.choice(list(choices))
-
-    def suggest_float(self, name: str, low: float, high: float) -> float:
-        return self.rng.uniform(low, high)
-
-
 def fitted(spec: ArchSpec, share: float, budget: int) -> ArchSpec | None:
     """The network a joint-strategy candidate with this share builds (the planner's rule), or
     None when its phi = 0 network is over the budget (the search never trains it)."""
@@ -123,7 +110,7 @@ def draw_networks(regime: Regime, count: int, seed: int = 0) -> list[ArchSpec]:
         if block not in space.block:
             continue
         for _ in range(1000):
-            values = space.sample(_Draws(rng)).values
+            values = space.sample(RandomDraws(rng)).values
             if values["block"] != block:
                 continue
             spec = fitted(ArchSpec(**values), share, regime.budget)

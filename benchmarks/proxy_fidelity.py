@@ -67,7 +67,7 @@ from scipy import stats
 from common.errors import Diverged
 from space import ArchSpec, count_spec, fit_phi
 from space.scaling import BASE_RESOLUTION
-from space.searchspace import SearchSpace, load_space_file
+from space.searchspace import RandomDraws, SearchSpace, load_space_file
 from space.spec import BLOCK_TYPES
 from trainers.data import ImageData, load_dataset, train_val_split
 from trainers.loop import TrainConfig, evaluate_weights, train_trial
@@ -166,19 +166,6 @@ class Network:
     scores: dict[str, Score] = field(default_factory=dict)
 
 
-class _Draws:
-    """A seeded stand-in for an Optuna trial: uniform categorical and float suggestions."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-
-    def suggest_categorical(self, name: str, choices: Any) -> Any:
-        return self.rng.choice(list(choices))
-
-    def suggest_float(self, name: str, low: float, high: float) -> float:
-        return self.rng.uniform(low, high)
-
-
 def mac_levels(low: float, high: float, count: int) -> list[float]:
     """``count`` MAC levels log-spaced from ``low`` to ``high`` (both included)."""
     if count == 1:
@@ -199,7 +186,7 @@ def select_networks(setup: Setup, classes: int) -> list[ArchSpec]:
         block = BLOCK_TYPES[index % len(BLOCK_TYPES)]
         space = SearchSpace.from_mapping({**pins, "block": block})
         for _ in range(MAX_DRAWS):
-            spec = ArchSpec(**space.sample(_Draws(rng)).values)
+            spec = ArchSpec(**space.sample(RandomDraws(rng)).values)
             if count_spec(spec).macs > level:
                 continue
             spec = fit_phi(spec, level).spec

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,20 @@ class Suggester(Protocol):
     def suggest_categorical(self, name: str, choices: Any) -> Any: ...
 
     def suggest_float(self, name: str, low: float, high: float) -> float: ...
+
+
+class RandomDraws:
+    """A seeded :class:`Suggester` that draws uniformly: the space sampled without Optuna, as a
+    random-search trial would sample it (benchmarks draw their networks so)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self.rng.choice(list(choices))
+
+    def suggest_float(self, name: str, low: float, high: float) -> float:
+        return self.rng.uniform(low, high)
 
 
 @dataclass(frozen=True)
