@@ -197,7 +197,7 @@ def _progress(report: EpochReport) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def train_command(save_dir: Path | None, **flags: Any) -> None:
     """Train one architecture on a data set and print validation accuracy, speed and size."""
-    check_flags({**flags, "save_dir": save_dir})
+    check_flags(flags)
     with output_dir(save_dir, "--save") as made:  # an unwritable place is refused up front
         _train(save_dir=made, **flags)
 
